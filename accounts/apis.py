@@ -1,0 +1,168 @@
+"""Thin DRF views: parse, call a service or selector, serialize."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.serializers import (
+    AuthResultSerializer,
+    CountOutputSerializer,
+    DetailOutputSerializer,
+    GuestSignupInputSerializer,
+    LoginInputSerializer,
+    MakePermanentInputSerializer,
+    MeSerializer,
+    PasswordChangeInputSerializer,
+    ProfileUpdateInputSerializer,
+    SessionOutputSerializer,
+    UploadInputSerializer,
+    VerifyEmailInputSerializer,
+)
+from config.net import client_ip
+
+
+def _ua(request) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")[:300]
+
+
+def _auth_response(user, token, status_code=status.HTTP_200_OK) -> Response:
+    return Response(AuthResultSerializer({"token": token, "user": user}).data, status=status_code)
+
+
+class GuestSignupApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=GuestSignupInputSerializer, responses={201: AuthResultSerializer}, tags=["auth"])
+    def post(self, request):
+        data = GuestSignupInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, token = services.guest_signup(
+            **data.validated_data, ip=client_ip(request), user_agent=_ua(request)
+        )
+        return _auth_response(user, token, status.HTTP_201_CREATED)
+
+
+class LoginApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=LoginInputSerializer, responses={200: AuthResultSerializer}, tags=["auth"])
+    def post(self, request):
+        data = LoginInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, token = services.login(**data.validated_data, ip=client_ip(request), user_agent=_ua(request))
+        return _auth_response(user, token)
+
+
+class LogoutApi(APIView):
+    @extend_schema(request=None, responses={204: None}, tags=["auth"])
+    def post(self, request):
+        session = selectors.session_get_for_user(user=request.user, session_id=request.auth.session_id)
+        services.session_revoke(session=session, actor=request.user, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutOthersApi(APIView):
+    @extend_schema(request=None, responses={200: CountOutputSerializer}, tags=["auth"])
+    def post(self, request):
+        count = services.session_revoke_all(
+            user=request.user,
+            actor=request.user,
+            except_session_id=request.auth.session_id,
+            ip=client_ip(request),
+            action="auth.logout_others",
+        )
+        return Response({"revoked": count})
+
+
+class SessionListApi(APIView):
+    @extend_schema(responses={200: SessionOutputSerializer(many=True)}, tags=["auth"])
+    def get(self, request):
+        sessions = selectors.session_list_for_user(user=request.user)
+        return Response(
+            SessionOutputSerializer(sessions, many=True, context={"current_session_id": request.auth.session_id}).data
+        )
+
+
+class SessionRevokeApi(APIView):
+    @extend_schema(responses={204: None}, tags=["auth"])
+    def delete(self, request, session_id: int):
+        session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+        services.session_revoke(session=session, actor=request.user, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MakePermanentApi(APIView):
+    @extend_schema(request=MakePermanentInputSerializer, responses={202: DetailOutputSerializer}, tags=["auth"])
+    def post(self, request):
+        data = MakePermanentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.make_permanent_request(user=request.user, **data.validated_data, ip=client_ip(request))
+        return Response({"detail": "A 6-digit code was sent to that address."}, status=status.HTTP_202_ACCEPTED)
+
+
+class VerifyEmailApi(APIView):
+    @extend_schema(request=VerifyEmailInputSerializer, responses={200: MeSerializer}, tags=["auth"])
+    def post(self, request):
+        data = VerifyEmailInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.email_verify(user=request.user, code=data.validated_data["code"], ip=client_ip(request))
+        return Response(MeSerializer(user).data)
+
+
+class PasswordChangeApi(APIView):
+    @extend_schema(request=PasswordChangeInputSerializer, responses={204: None}, tags=["auth"])
+    def post(self, request):
+        data = PasswordChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_change(
+            user=request.user, **data.validated_data, keep_session_id=request.auth.session_id, ip=client_ip(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    @extend_schema(responses={200: MeSerializer}, tags=["me"])
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(request=ProfileUpdateInputSerializer, responses={200: MeSerializer}, tags=["me"])
+    def patch(self, request):
+        data = ProfileUpdateInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        user = services.profile_update(user=request.user, data=data.validated_data)
+        return Response(MeSerializer(user).data)
+
+
+class _MediaApi(APIView):
+    parser_classes = [MultiPartParser]
+    kind = ""
+
+    def put(self, request):
+        data = UploadInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.media_set(user=request.user, kind=self.kind, upload=data.validated_data["file"])
+        return Response(MeSerializer(user).data)
+
+
+class MePhotoApi(_MediaApi):
+    kind = "photo"
+
+    @extend_schema(request={"multipart/form-data": UploadInputSerializer}, responses={200: MeSerializer}, tags=["me"])
+    def put(self, request):
+        return super().put(request)
+
+
+class MeVideoApi(_MediaApi):
+    kind = "video"
+
+    @extend_schema(request={"multipart/form-data": UploadInputSerializer}, responses={200: MeSerializer}, tags=["me"])
+    def put(self, request):
+        return super().put(request)

@@ -1,0 +1,39 @@
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from accounts.services import session_authenticate
+
+
+class BearerSessionAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <token>`` against our durable, hashed sessions (cache-aside)."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request)
+        if not header:
+            return None
+        parts = header.split()
+        if parts[0].lower() != b"bearer":
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header.")
+        try:
+            token = parts[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header.") from exc
+        result = session_authenticate(token=token)
+        if result is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked session.")
+        return result
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class BearerSessionAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.BearerSessionAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer"}

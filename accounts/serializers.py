@@ -1,0 +1,101 @@
+from rest_framework import serializers
+
+from accounts.models import Session, User
+
+
+class GuestSignupInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=50, trim_whitespace=True)
+    gender = serializers.ChoiceField(choices=User.Gender.choices, default=User.Gender.UNSPECIFIED)
+    device_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class MeSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    photo_url = serializers.SerializerMethodField()
+    intro_video_url = serializers.SerializerMethodField()
+    email_verified = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "name",
+            "gender",
+            "bio",
+            "instagram_handle",
+            "email",
+            "email_verified",
+            "account_type",
+            "paid_status",
+            "timer_total_seconds",
+            "photo_url",
+            "intro_video_url",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_photo_url(self, obj) -> str | None:
+        return obj.photo.url if obj.photo else None
+
+    def get_intro_video_url(self, obj) -> str | None:
+        return obj.intro_video.url if obj.intro_video else None
+
+
+class AuthResultSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    user = MeSerializer()
+
+
+class ProfileUpdateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=50, required=False, trim_whitespace=True)
+    gender = serializers.ChoiceField(choices=User.Gender.choices, required=False)
+    bio = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    instagram_handle = serializers.RegexField(
+        r"^@?[A-Za-z0-9._]{1,30}$", required=False, allow_blank=True, max_length=31
+    )
+
+    def validate_instagram_handle(self, value: str) -> str:
+        return value.lstrip("@")
+
+
+class MakePermanentInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class VerifyEmailInputSerializer(serializers.Serializer):
+    code = serializers.RegexField(r"^\s*\d{6}\s*$", error_messages={"invalid": "Enter the 6-digit code."})
+
+
+class LoginInputSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    device_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class PasswordChangeInputSerializer(serializers.Serializer):
+    current_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class SessionOutputSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = ["id", "device_name", "user_agent", "ip", "created_at", "last_seen_at", "expires_at", "current"]
+
+    def get_current(self, obj) -> bool:
+        return obj.pk == self.context.get("current_session_id")
+
+
+class UploadInputSerializer(serializers.Serializer):
+    file = serializers.FileField()
+
+
+class DetailOutputSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class CountOutputSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField()

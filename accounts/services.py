@@ -1,0 +1,416 @@
+"""Account and session services (writes).
+
+Sessions are durable (database) with a cache-aside copy so the hot path — authenticating a
+bearer token — costs no database query on a cache hit.  Every write that changes what the cache
+holds (revocation, profile or status changes) deletes the affected cache entries in the same
+call, so no process accepts a revoked token or serves a stale account afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.cache import cache
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from accounts import errors
+from accounts.models import EmailVerification, Session, User
+from config import clock, ratelimit
+from config.errors import ApplicationError
+from moderation.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "cc_"
+_CACHE_PREFIX = "auth:s:"
+
+
+# --- tokens --------------------------------------------------------------------------------
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)  # 256 random bits
+
+
+def _cache_key(hash_: str) -> str:
+    return _CACHE_PREFIX + hash_
+
+
+@dataclass(frozen=True)
+class AuthInfo:
+    """What ``request.auth`` holds for a bearer-authenticated request."""
+
+    session_id: int
+    token_hash: str
+    expires_at: datetime
+
+
+# --- sessions ------------------------------------------------------------------------------
+def session_create(
+    *, user: User, ip: str | None, user_agent: str = "", device_name: str = ""
+) -> tuple[Session, str]:
+    """Open a session; returns it and the token (shown once, never stored)."""
+    now = clock.now()
+    token = _new_token()
+    session = Session.objects.create(
+        user=user,
+        token_hash=token_hash(token),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + settings.SESSION_TTL,
+        ip=ip,
+        user_agent=(user_agent or "")[:300],
+        device_name=(device_name or _device_from_user_agent(user_agent))[:100],
+    )
+    return session, token
+
+
+def _device_from_user_agent(ua: str) -> str:
+    ua = ua or ""
+    for needle, label in (
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Android", "Android"),
+        ("Macintosh", "Mac"),
+        ("Windows", "Windows"),
+        ("Linux", "Linux"),
+    ):
+        if needle in ua:
+            return label
+    return "Unknown device"
+
+
+def _cache_put(session: Session, user: User) -> None:
+    remaining = (session.expires_at - clock.now()).total_seconds()
+    ttl = int(min(settings.SESSION_CACHE_TTL_SECONDS, remaining))
+    if ttl <= 0:
+        return
+    cache.set(
+        _cache_key(session.token_hash),
+        (session.pk, user, session.expires_at, session.last_seen_at),
+        timeout=ttl,
+    )
+
+
+def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
+    """Resolve a bearer token to its user, or ``None`` when unknown, expired or revoked.
+
+    Cache hit: no query.  Miss: one query, then cached for at most the session's remaining life.
+    ``last_seen_at`` (and with it the sliding expiry) is written at most once per interval.
+    """
+    if not token or len(token) > 200:
+        return None
+    hash_ = token_hash(token)
+    now = clock.now()
+    entry = cache.get(_cache_key(hash_))
+    if entry is None:
+        session = (
+            Session.objects.select_related("user")
+            .filter(token_hash=hash_, revoked_at__isnull=True, expires_at__gt=now)
+            .first()
+        )
+        if session is None or not _user_may_authenticate(session.user):
+            return None
+        _cache_put(session, session.user)
+        session_id, user, expires_at, last_seen = session.pk, session.user, session.expires_at, session.last_seen_at
+    else:
+        session_id, user, expires_at, last_seen = entry
+        if expires_at <= now:
+            cache.delete(_cache_key(hash_))
+            return None
+    if now - last_seen >= settings.SESSION_LAST_SEEN_INTERVAL:
+        expires_at = now + settings.SESSION_TTL
+        updated = Session.objects.filter(pk=session_id, revoked_at__isnull=True).update(
+            last_seen_at=now, expires_at=expires_at
+        )
+        if not updated:  # revoked meanwhile by a path that could not reach this cache
+            cache.delete(_cache_key(hash_))
+            return None
+        cache.set(
+            _cache_key(hash_),
+            (session_id, user, expires_at, now),
+            timeout=int(min(settings.SESSION_CACHE_TTL_SECONDS, (expires_at - now).total_seconds())),
+        )
+    return user, AuthInfo(session_id=session_id, token_hash=hash_, expires_at=expires_at)
+
+
+def _user_may_authenticate(user: User) -> bool:
+    return user.is_active and user.deleted_at is None
+
+
+def _forget(hashes: list[str]) -> None:
+    if hashes:
+        cache.delete_many([_cache_key(h) for h in hashes])
+
+
+def _forget_now_and_on_commit(hashes: list[str]) -> None:
+    # Now, so this process stops at once; after commit, so no concurrent miss can refill the
+    # cache with the pre-commit row.
+    _forget(hashes)
+    transaction.on_commit(lambda: _forget(hashes))
+
+
+def user_cache_bust(*, user_id: int) -> None:
+    """Drop every cached session of a user (their cached account copy is stale)."""
+    hashes = list(
+        Session.objects.filter(user_id=user_id, revoked_at__isnull=True).values_list("token_hash", flat=True)
+    )
+    _forget_now_and_on_commit(hashes)
+
+
+@transaction.atomic
+def session_revoke(*, session: Session, actor: User | None, ip: str | None = None) -> None:
+    now = clock.now()
+    Session.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=now)
+    session.revoked_at = now
+    _forget_now_and_on_commit([session.token_hash])
+
+
+@transaction.atomic
+def session_revoke_all(
+    *, user: User, actor: User | None, except_session_id: int | None = None, ip: str | None = None,
+    action: str = "sessions.revoke_all",
+) -> int:
+    """Revoke every live session of ``user`` (optionally keeping one).  Audited."""
+    qs = Session.objects.filter(user=user, revoked_at__isnull=True)
+    if except_session_id is not None:
+        qs = qs.exclude(pk=except_session_id)
+    hashes = list(qs.values_list("token_hash", flat=True))
+    count = qs.update(revoked_at=clock.now())
+    _forget_now_and_on_commit(hashes)
+    audit_record(actor=actor, action=action, target=user, after={"revoked": count}, ip=ip)
+    return count
+
+
+# --- sign-up, login ------------------------------------------------------------------------
+@transaction.atomic
+def guest_signup(
+    *, name: str, gender: str, ip: str | None, user_agent: str = "", device_name: str = ""
+) -> tuple[User, str]:
+    """Create a guest account and its first session."""
+    ratelimit.check(f"signup:ip:{ip}", limit=30, window=3600, message="Too many sign-ups from this network.")
+    user = User.objects.create_user(name=name.strip(), gender=gender)
+    _, token = session_create(user=user, ip=ip, user_agent=user_agent, device_name=device_name)
+    audit_record(actor=user, action="account.signup_guest", target=user, ip=ip)
+    return user, token
+
+
+def login(
+    *, email: str, password: str, ip: str | None, user_agent: str = "", device_name: str = ""
+) -> tuple[User, str]:
+    """Open a new session for a permanent account.  One generic error for every failure."""
+    email = (email or "").strip().lower()
+    ratelimit.check(f"login:ip:{ip}", limit=20, window=300, message="Too many login attempts; wait a few minutes.")
+    ratelimit.check(f"login:email:{email}", limit=10, window=300, message="Too many login attempts; wait a few minutes.")
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        make_password(password)  # same work as a real check: no timing oracle for enumeration
+        raise errors.InvalidCredentials()
+    if not user.check_password(password) or not _user_may_authenticate(user):
+        raise errors.InvalidCredentials()
+    with transaction.atomic():
+        _, token = session_create(user=user, ip=ip, user_agent=user_agent, device_name=device_name)
+        audit_record(actor=user, action="auth.login", target=user, ip=ip)
+    return user, token
+
+
+# --- making an account permanent -----------------------------------------------------------
+def _code_hash(verification_user_id: int, code: str) -> str:
+    # Keyed: a plain SHA-256 of a 6-digit code is reversible by enumeration.
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"email-code:{verification_user_id}:{code}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def _validate_password(password: str, user: User) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ApplicationError(
+            exc.messages[0], code="password_invalid", fields={"password": list(exc.messages)}
+        ) from exc
+
+
+def email_normalize(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def make_permanent_request(*, user: User, email: str, password: str, ip: str | None = None) -> EmailVerification:
+    """Start making a guest permanent: check the email and password, mail a 6-digit code.
+
+    The code is stored hashed, valid for ``EMAIL_CODE_TTL`` and ``EMAIL_CODE_MAX_ATTEMPTS`` tries;
+    a new request supersedes older codes.
+    """
+    email = email_normalize(email)
+    if user.account_type == User.AccountType.PERMANENT:
+        raise errors.AlreadyPermanent()
+    ratelimit.check(f"mkperm:user:{user.pk}", limit=5, window=3600, message="Too many codes requested; try later.")
+    if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+        raise errors.EmailTaken(fields={"email": ["That email address is already in use."]})
+    _validate_password(password, user)
+    code = f"{secrets.randbelow(10**6):06d}"
+    now = clock.now()
+    with transaction.atomic():
+        EmailVerification.objects.filter(user=user, consumed_at__isnull=True).update(consumed_at=now)
+        verification = EmailVerification.objects.create(
+            user=user,
+            email=email,
+            password_hash=make_password(password),
+            code_hash=_code_hash(user.pk, code),
+            created_at=now,
+            expires_at=now + settings.EMAIL_CODE_TTL,
+        )
+        audit_record(actor=user, action="account.make_permanent_requested", target=user, after={"email": email}, ip=ip)
+        transaction.on_commit(lambda: _send_code(email, code))
+    return verification
+
+
+def _send_code(email: str, code: str) -> None:
+    minutes = int(settings.EMAIL_CODE_TTL.total_seconds() // 60)
+    send_mail(
+        subject="Your verification code",
+        message=f"Your code is {code}. It expires in {minutes} minutes.",
+        from_email=None,
+        recipient_list=[email],
+        fail_silently=False,
+    )
+
+
+def email_verify(*, user: User, code: str, ip: str | None = None) -> User:
+    """Check a code; on success the pending email and password become the account's."""
+    code = (code or "").strip()
+    now = clock.now()
+    verification = (
+        EmailVerification.objects.filter(user=user, consumed_at__isnull=True).order_by("-created_at").first()
+    )
+    if verification is None or verification.expires_at <= now or verification.attempts >= settings.EMAIL_CODE_MAX_ATTEMPTS:
+        raise errors.CodeExpired()
+    # Count the try first, atomically, so parallel guesses can't exceed the limit.
+    counted = EmailVerification.objects.filter(
+        pk=verification.pk, consumed_at__isnull=True, attempts__lt=settings.EMAIL_CODE_MAX_ATTEMPTS
+    ).update(attempts=F("attempts") + 1)
+    if not counted:
+        raise errors.CodeExpired()
+    if not hmac.compare_digest(verification.code_hash, _code_hash(user.pk, code)):
+        left = settings.EMAIL_CODE_MAX_ATTEMPTS - verification.attempts - 1
+        raise errors.CodeInvalid(extra={"attempts_left": max(0, left)})
+    try:
+        with transaction.atomic():
+            consumed = EmailVerification.objects.filter(pk=verification.pk, consumed_at__isnull=True).update(
+                consumed_at=now
+            )
+            if not consumed:
+                raise errors.CodeExpired()
+            before = {"account_type": user.account_type, "email": user.email}
+            User.objects.filter(pk=user.pk).update(
+                email=verification.email,
+                password=verification.password_hash,
+                email_verified_at=now,
+                account_type=User.AccountType.PERMANENT,
+            )
+            user.refresh_from_db()
+            audit_record(
+                actor=user,
+                action="account.make_permanent",
+                target=user,
+                before=before,
+                after={"account_type": user.account_type, "email": user.email},
+                ip=ip,
+            )
+            user_cache_bust(user_id=user.pk)
+    except IntegrityError as exc:
+        raise errors.EmailTaken() from exc
+    return user
+
+
+@transaction.atomic
+def password_change(
+    *, user: User, current_password: str, new_password: str, keep_session_id: int | None, ip: str | None = None
+) -> None:
+    """Change the password and sign out every other session."""
+    if not user.has_usable_password() or not user.check_password(current_password):
+        raise errors.InvalidCredentials("The current password is incorrect.")
+    _validate_password(new_password, user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    audit_record(actor=user, action="auth.password_change", target=user, ip=ip)
+    session_revoke_all(user=user, actor=user, except_session_id=keep_session_id, ip=ip, action="auth.logout_others")
+    user_cache_bust(user_id=user.pk)
+
+
+# --- profile -------------------------------------------------------------------------------
+PROFILE_FIELDS = ("name", "gender", "bio", "instagram_handle")
+
+
+@transaction.atomic
+def profile_update(*, user: User, data: dict) -> User:
+    changed = {k: v for k, v in data.items() if k in PROFILE_FIELDS and getattr(user, k) != v}
+    if changed:
+        for key, value in changed.items():
+            setattr(user, key, value)
+        user.save(update_fields=list(changed))
+        user_cache_bust(user_id=user.pk)
+    return user
+
+
+def _sniff(head: bytes) -> str | None:
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp":
+        return "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm"
+    return None
+
+
+_EXT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "video/mp4": "mp4", "video/webm": "webm"}
+
+
+def media_set(*, user: User, kind: str, upload) -> User:
+    """Store a selfie photo or intro video after sniffing its real type and checking its size."""
+    if kind == "photo":
+        allowed, limit, field = settings.PHOTO_CONTENT_TYPES, settings.PHOTO_MAX_BYTES, "photo"
+    else:
+        allowed, limit, field = settings.VIDEO_CONTENT_TYPES, settings.VIDEO_MAX_BYTES, "intro_video"
+    if upload.size > limit:
+        raise errors.UploadTooLarge(
+            f"The file is {upload.size} bytes; the limit is {limit} bytes.", extra={"max_bytes": limit}
+        )
+    upload.seek(0)
+    head = upload.read(16)
+    upload.seek(0)
+    sniffed = _sniff(head)
+    if sniffed not in allowed:
+        raise errors.UploadInvalid(
+            f"Accepted types: {', '.join(allowed)}.", extra={"accepted": list(allowed)}
+        )
+    name = f"{kind}s/{user.public_id}/{uuid.uuid4().hex}.{_EXT[sniffed]}"
+    stored = default_storage.save(name, ContentFile(upload.read()))
+    old = getattr(user, field).name
+    with transaction.atomic():
+        setattr(user, field, stored)
+        user.save(update_fields=[field])
+        user_cache_bust(user_id=user.pk)
+        if old:
+            transaction.on_commit(lambda: default_storage.delete(old))
+    return user

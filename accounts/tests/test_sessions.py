@@ -1,0 +1,102 @@
+import pytest
+
+from accounts.models import Session
+from accounts.services import session_authenticate, token_hash
+from config import clock
+from moderation.models import AuditLog
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sessions_list_marks_current_and_revoke_one(auth_api):
+    a = auth_api()
+    b = auth_api(user=a.user)
+    resp = a.get("/api/auth/sessions")
+    assert resp.status_code == 200
+    rows = resp.json()
+    assert len(rows) == 2
+    assert sum(r["current"] for r in rows) == 1
+    other = next(r for r in rows if not r["current"])
+    assert a.delete(f"/api/auth/sessions/{other['id']}").status_code == 204
+    assert b.get("/api/me").status_code == 401
+    assert a.delete(f"/api/auth/sessions/{other['id']}").status_code == 404
+    assert a.delete("/api/auth/sessions/999999").status_code == 404
+
+
+def test_cannot_revoke_someone_elses_session(auth_api):
+    a, b = auth_api(), auth_api()
+    assert a.delete(f"/api/auth/sessions/{b.api_session.pk}").status_code == 404
+    assert b.get("/api/me").status_code == 200
+
+
+def test_logout_and_logout_others(auth_api):
+    a = auth_api()
+    b = auth_api(user=a.user)
+    c = auth_api(user=a.user)
+    resp = a.post("/api/auth/logout-others")
+    assert resp.status_code == 200 and resp.json() == {"revoked": 2}
+    assert b.get("/api/me").status_code == 401 and c.get("/api/me").status_code == 401
+    assert AuditLog.objects.filter(action="auth.logout_others").count() == 1
+    assert a.post("/api/auth/logout").status_code == 204
+    assert a.get("/api/me").status_code == 401
+
+
+def test_cache_hit_costs_no_query(auth_api, django_assert_num_queries):
+    client = auth_api()
+    assert client.get("/api/me").status_code == 200  # warms the cache
+    with django_assert_num_queries(0):
+        assert client.get("/api/me").status_code == 200
+
+
+def test_cache_miss_costs_one_query(auth_api, django_assert_num_queries):
+    from django.core.cache import cache
+
+    client = auth_api()
+    cache.clear() if not hasattr(cache, "delete_pattern") else cache.delete_pattern("*")
+    with django_assert_num_queries(1):
+        assert client.get("/api/me").status_code == 200
+
+
+def test_revocation_evicts_cache(auth_api):
+    client = auth_api()
+    assert client.get("/api/me").status_code == 200  # cached
+    Session.objects.filter(pk=client.api_session.pk)  # noqa: B018
+    from accounts.services import session_revoke
+
+    session_revoke(session=client.api_session, actor=None)
+    assert client.get("/api/me").status_code == 401
+
+
+def test_expiry_is_sliding_and_last_seen_written_at_most_every_5_minutes(auth_api, django_assert_num_queries):
+    client = auth_api()
+    session = client.api_session
+    assert client.get("/api/me").status_code == 200
+    clock.advance(60)
+    with django_assert_num_queries(0):
+        assert client.get("/api/me").status_code == 200
+    session.refresh_from_db()
+    first_seen = session.last_seen_at
+    clock.advance(5 * 60)
+    with django_assert_num_queries(1):  # the once-per-interval last_seen write
+        assert client.get("/api/me").status_code == 200
+    session.refresh_from_db()
+    assert session.last_seen_at > first_seen
+    # 29 days later it is still alive (sliding), 31 days after the last use it is not
+    clock.advance(29 * 86400)
+    assert client.get("/api/me").status_code == 200
+    clock.advance(31 * 86400)
+    assert client.get("/api/me").status_code == 401
+
+
+def test_expired_session_is_rejected_even_from_cache(make_user, make_session):
+    user = make_user()
+    _, token = make_session(user)
+    assert session_authenticate(token=token) is not None
+    clock.advance(31 * 86400)
+    assert session_authenticate(token=token) is None
+
+
+def test_token_stored_as_sha256(make_user, make_session):
+    session, token = make_session(make_user())
+    assert session.token_hash == token_hash(token)
+    assert len(session.token_hash) == 64 and token not in session.token_hash

@@ -1,0 +1,118 @@
+"""One error body for every 4xx: ``{"error": {"code", "message", "fields"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from config.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+_DRF_CODES = {
+    drf_exceptions.ParseError: "malformed_request",
+    drf_exceptions.AuthenticationFailed: "not_authenticated",
+    drf_exceptions.NotAuthenticated: "not_authenticated",
+    drf_exceptions.PermissionDenied: "permission_denied",
+    drf_exceptions.NotFound: "not_found",
+    drf_exceptions.MethodNotAllowed: "method_not_allowed",
+    drf_exceptions.NotAcceptable: "not_acceptable",
+    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
+    drf_exceptions.Throttled: "rate_limited",
+}
+
+
+def error_body(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:
+    body = {"code": code, "message": message, "fields": fields or {}}
+    body.update(extra)
+    return {"error": body}
+
+
+def _flatten(detail: Any) -> Any:
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        flat = [_flatten(item) for item in detail]
+        if all(isinstance(item, str) for item in flat):
+            return flat
+        return flat
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApplicationError):
+        if hasattr(exc, "retry_after"):
+            headers["Retry-After"] = str(exc.retry_after)
+        return Response({"error": exc.as_dict()}, status=exc.status, headers=headers)
+    if isinstance(exc, serializers.ValidationError):
+        fields = _flatten(exc.detail)
+        if not isinstance(fields, dict):
+            fields = {"non_field_errors": fields if isinstance(fields, list) else [fields]}
+        first = next(iter(fields.values()), ["Invalid input."])
+        first_msg = first[0] if isinstance(first, list) and first and isinstance(first[0], str) else "Invalid input."
+        return Response(error_body("invalid", first_msg, fields), status=400)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("too_large", "The request body is too large."), status=413)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", "Not found."), status=404)
+    if isinstance(exc, DjangoPermissionDenied):
+        return Response(error_body("permission_denied", "You may not do that."), status=403)
+    if isinstance(exc, (OperationalError, InterfaceError)) or _is_pool_timeout(exc):
+        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        return Response(
+            error_body("unavailable", "The database is temporarily unavailable; retry shortly."),
+            status=503,
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, drf_exceptions.APIException):
+        code = _DRF_CODES.get(type(exc))
+        if code is None:
+            for cls, candidate in _DRF_CODES.items():
+                if isinstance(exc, cls):
+                    code = candidate
+                    break
+        code = code or (exc.default_code if isinstance(exc.default_code, str) else "error")
+        if isinstance(exc, drf_exceptions.Throttled) and exc.wait:
+            headers["Retry-After"] = str(int(exc.wait))
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        return Response(error_body(code, str(message)), status=exc.status_code, headers=headers)
+    if isinstance(exc, DatabaseError):
+        return None
+    return None
+
+
+def _is_pool_timeout(exc: Exception) -> bool:
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, PoolTimeout)
+
+
+# Django-level handlers, for errors raised outside DRF views (unknown URLs, CSRF, ...).
+def json_400(request, exception=None):
+    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+
+
+def json_403(request, exception=None):
+    return JsonResponse(error_body("permission_denied", "Forbidden."), status=403)
+
+
+def json_404(request, exception=None):
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def json_500(request):
+    return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)

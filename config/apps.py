@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Project-wide infrastructure: health checks, doctor, clock, errors, rate limits."""
+
+    name = "config"
+    label = "core"
+    verbose_name = "Core"

@@ -1,0 +1,178 @@
+"""The one place the process environment is read.
+
+Every setting that may differ between machines comes from here; ``config.settings`` only
+turns these values into Django settings. Nothing else in the tree reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+
+
+class ImproperlyConfiguredEnv(RuntimeError):
+    """Raised when the environment cannot produce a safe configuration."""
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfiguredEnv(f"{name}: expected an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfiguredEnv(f"{name}: expected a number, got {raw!r}") from exc
+
+
+def _list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default) or default
+
+
+def _secret_key(production: bool) -> str:
+    key = os.environ.get("SECRET_KEY", "")
+    if key:
+        return key
+    if production:
+        raise ImproperlyConfiguredEnv(
+            "SECRET_KEY: required when DJANGO_ENV=production (refusing to start without it)"
+        )
+    # Development: generate once and keep it, so session cookies, signed values and
+    # keyed hashes stay valid across restarts.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Env:
+    environment: str
+    debug: bool
+    secret_key: str
+    database_url: str
+    redis_url: str
+    allowed_hosts: list[str]
+    csrf_trusted_origins: list[str]
+    trusted_proxy_count: int
+    email_backend: str
+    email_host: str
+    email_port: int
+    email_host_user: str
+    email_host_password: str
+    email_use_tls: bool
+    default_from_email: str
+    public_base_url: str
+    media_root: str
+    static_root: str
+    db_pool_min: int
+    db_pool_max: int
+    db_pool_timeout: float
+    log_level: str
+    log_json: bool
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+
+def load() -> Env:
+    environment = _str("DJANGO_ENV", "development").lower()
+    if environment not in {"development", "production", "test"}:
+        raise ImproperlyConfiguredEnv(
+            f"DJANGO_ENV: expected development, production or test, got {environment!r}"
+        )
+    production = environment == "production"
+    debug = _bool("DEBUG", environment == "development")
+    if production and debug:
+        raise ImproperlyConfiguredEnv("DEBUG: must be off when DJANGO_ENV=production")
+    allowed_hosts = _list(
+        "ALLOWED_HOSTS", [] if production else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+    )
+    if production and not allowed_hosts:
+        raise ImproperlyConfiguredEnv("ALLOWED_HOSTS: required when DJANGO_ENV=production")
+    if "*" in allowed_hosts and production:
+        raise ImproperlyConfiguredEnv("ALLOWED_HOSTS: '*' is refused in production")
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    return Env(
+        environment=environment,
+        debug=debug,
+        secret_key=_secret_key(production),
+        database_url=_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        redis_url=_str("REDIS_URL", ""),
+        allowed_hosts=allowed_hosts,
+        csrf_trusted_origins=_list("CSRF_TRUSTED_ORIGINS", []),
+        trusted_proxy_count=_int("TRUSTED_PROXY_COUNT", 0),
+        email_backend=_str(
+            "EMAIL_BACKEND",
+            "django.core.mail.backends.smtp.EmailBackend"
+            if production
+            else "django.core.mail.backends.console.EmailBackend",
+        ),
+        email_host=_str("EMAIL_HOST", "localhost"),
+        email_port=_int("EMAIL_PORT", 25),
+        email_host_user=_str("EMAIL_HOST_USER", ""),
+        email_host_password=_str("EMAIL_HOST_PASSWORD", ""),
+        email_use_tls=_bool("EMAIL_USE_TLS", False),
+        default_from_email=_str("DEFAULT_FROM_EMAIL", "no-reply@localhost"),
+        public_base_url=_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        media_root=_str("MEDIA_ROOT", str(VAR_DIR / "media")),
+        static_root=_str("STATIC_ROOT", str(VAR_DIR / "static")),
+        db_pool_min=_int("DB_POOL_MIN_SIZE", 2),
+        db_pool_max=_int("DB_POOL_MAX_SIZE", 10),
+        db_pool_timeout=_float("DB_POOL_TIMEOUT", 10.0),
+        log_level=_str("LOG_LEVEL", "INFO").upper(),
+        log_json=_bool("LOG_JSON", production),
+        extra={
+            "SESSION_TTL_DAYS": _int("SESSION_TTL_DAYS", 30),
+            "OPEN_SIGNUP": _bool("OPEN_SIGNUP", not production),
+            "PRESENCE_HEARTBEAT_SECONDS": _int("PRESENCE_HEARTBEAT_SECONDS", 20),
+            "PRESENCE_TIMEOUT_SECONDS": _int("PRESENCE_TIMEOUT_SECONDS", 60),
+            "ROOM_GRACE_SECONDS": _float("ROOM_GRACE_SECONDS", 10.0),
+            "INVITE_TTL_SECONDS": _float("INVITE_TTL_SECONDS", 20.0),
+            "SWEEPER_INTERVAL_SECONDS": _float("SWEEPER_INTERVAL_SECONDS", 1.0),
+            "TORCH_IDLE_SECONDS": _float("TORCH_IDLE_SECONDS", 120.0),
+            "TORCH_WARNING_SECONDS": _float("TORCH_WARNING_SECONDS", 60.0),
+            "CALL_MIN_SECONDS": _int("CALL_MIN_SECONDS", 60),
+            "CALL_MAX_SECONDS": _int("CALL_MAX_SECONDS", 600),
+            "SHUTDOWN_GRACE_SECONDS": _float("SHUTDOWN_GRACE_SECONDS", 5.0),
+            "TURN_SECRET": _str("TURN_SECRET", ""),
+            "TURN_URLS": _list("TURN_URLS", []),
+            "STUN_URLS": _list("STUN_URLS", ["stun:stun.l.google.com:19302"]),
+            "METRICS_TOKEN": _str("METRICS_TOKEN", ""),
+            "SLOW_QUERY_MS": _int("SLOW_QUERY_MS", 200),
+            "CACHE_KEY_PREFIX": _str("CACHE_KEY_PREFIX", "cc"),
+        },
+    )

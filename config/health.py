@@ -1,0 +1,70 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+_migrations_ok = False
+
+
+def database_ok() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True, "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        return False, exc.__class__.__name__
+
+
+def cache_ok() -> tuple[bool, str]:
+    try:
+        key = f"readyz:{uuid.uuid4().hex}"
+        cache.set(key, "1", timeout=5)
+        ok = cache.get(key) == "1"
+        cache.delete(key)
+        return ok, "ok" if ok else "read-back failed"
+    except Exception as exc:  # noqa: BLE001
+        return False, exc.__class__.__name__
+
+
+def migrations_pending() -> list[str]:
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{m.app_label}.{m.name}" for m, _ in plan]
+
+
+def migrations_ok() -> tuple[bool, str]:
+    global _migrations_ok
+    if _migrations_ok:
+        return True, "ok"
+    try:
+        pending = migrations_pending()
+    except Exception as exc:  # noqa: BLE001
+        return False, exc.__class__.__name__
+    if pending:
+        return False, f"{len(pending)} unapplied"
+    _migrations_ok = True
+    return True, "ok"
+
+
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readyz(request):
+    checks = {}
+    db_ok, checks["database"] = database_ok()
+    c_ok, checks["cache"] = cache_ok()
+    m_ok, checks["migrations"] = migrations_ok() if db_ok else (False, "database down")
+    ready = db_ok and c_ok and m_ok
+    return JsonResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503)

@@ -1,0 +1,284 @@
+"""Django settings: turns the environment (read once, in ``config.env``) into settings.
+
+Embedded default (no environment): SQLite in WAL mode under ``var/``, local-memory cache and
+in-memory channel layer — durable on one machine, one process.  With ``DATABASE_URL`` and
+``REDIS_URL``: PostgreSQL through Django's native psycopg pool, django-redis and channels-redis —
+any number of processes.  See docs/PERSISTENCE.md and docs/DEPLOYMENT.md.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dj_database_url
+
+from config import env as _env_module
+from config.env import BASE_DIR, VAR_DIR, ImproperlyConfiguredEnv
+
+ENV = _env_module.load()
+X = ENV.extra
+
+DJANGO_ENV = ENV.environment
+PRODUCTION = ENV.production
+SECRET_KEY = ENV.secret_key
+DEBUG = ENV.debug
+ALLOWED_HOSTS = ENV.allowed_hosts
+CSRF_TRUSTED_ORIGINS = ENV.csrf_trusted_origins
+TRUSTED_PROXY_COUNT = ENV.trusted_proxy_count
+PUBLIC_BASE_URL = ENV.public_base_url
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "config.apps.CoreConfig",
+    "accounts",
+    "social",
+    "moderation",
+    "invites",
+    "realtime",
+]
+
+MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+def _database(url: str) -> dict:
+    if url.startswith("sqlite"):
+        cfg = dj_database_url.parse(url)
+        cfg["OPTIONS"] = {
+            # WAL: readers never block the writer; synchronous=NORMAL is durable in WAL mode
+            # against application crashes (a power loss may drop the last transactions).
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+        cfg["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+        return cfg
+    if url.startswith(("postgres://", "postgresql://")):
+        # dj_database_url keeps libpq options from the query string (sslmode, sslrootcert, ...)
+        # in OPTIONS; Django's native psycopg pool replaces persistent connections.
+        cfg = dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True)
+        cfg["ENGINE"] = "django.db.backends.postgresql"
+        options = dict(cfg.get("OPTIONS") or {})
+        options["pool"] = {
+            "min_size": ENV.db_pool_min,
+            "max_size": ENV.db_pool_max,
+            "timeout": ENV.db_pool_timeout,
+        }
+        cfg["OPTIONS"] = options
+        return cfg
+    raise ImproperlyConfiguredEnv(
+        "DATABASE_URL: only sqlite:///path and postgresql://… are supported"
+    )
+
+
+DATABASES = {"default": _database(ENV.database_url)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and channel layer -----------------------------------------------------------------
+REDIS_URL = ENV.redis_url
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": X["CACHE_KEY_PREFIX"],
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 2,
+                "SOCKET_TIMEOUT": 2,
+            },
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "cc-asgi"},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "campuschat",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Auth ------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# API sessions (our own, token hashed); admin uses Django's cookie sessions in the database.
+SESSION_TTL = timedelta(days=X["SESSION_TTL_DAYS"])
+SESSION_LAST_SEEN_INTERVAL = timedelta(minutes=5)
+SESSION_CACHE_TTL_SECONDS = 300
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+EMAIL_CODE_TTL = timedelta(minutes=15)
+EMAIL_CODE_MAX_ATTEMPTS = 5
+
+# --- Uploads ---------------------------------------------------------------------------------
+MEDIA_URL = "/media/"
+MEDIA_ROOT = ENV.media_root
+STATIC_URL = "/static/"
+STATIC_ROOT = ENV.static_root
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    import os as _os
+
+    _os.makedirs(STATIC_ROOT, exist_ok=True)
+WHITENOISE_AUTOREFRESH = DEBUG
+PHOTO_MAX_BYTES = 5 * 1024 * 1024
+VIDEO_MAX_BYTES = 25 * 1024 * 1024
+PHOTO_CONTENT_TYPES = ["image/jpeg", "image/png", "image/webp"]
+VIDEO_CONTENT_TYPES = ["video/mp4", "video/webm"]
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # non-file request bodies
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Email -----------------------------------------------------------------------------------
+EMAIL_BACKEND = ENV.email_backend
+EMAIL_HOST = ENV.email_host
+EMAIL_PORT = ENV.email_port
+EMAIL_HOST_USER = ENV.email_host_user
+EMAIL_HOST_PASSWORD = ENV.email_host_password
+EMAIL_USE_TLS = ENV.email_use_tls
+DEFAULT_FROM_EMAIL = ENV.default_from_email
+
+# --- I18N ------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- DRF / OpenAPI ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerSessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Campus Chat API",
+    "DESCRIPTION": "REST API of the campus 1:1 video/text chat backend. Realtime protocol: docs/REALTIME.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    },
+    "SECURITY": [{"bearerAuth": []}],
+}
+
+# --- Product rules ---------------------------------------------------------------------------
+OPEN_SIGNUP = X["OPEN_SIGNUP"]
+PRESENCE_HEARTBEAT_SECONDS = X["PRESENCE_HEARTBEAT_SECONDS"]
+PRESENCE_TIMEOUT_SECONDS = X["PRESENCE_TIMEOUT_SECONDS"]
+ROOM_GRACE_SECONDS = X["ROOM_GRACE_SECONDS"]
+INVITE_TTL_SECONDS = X["INVITE_TTL_SECONDS"]
+SWEEPER_INTERVAL_SECONDS = X["SWEEPER_INTERVAL_SECONDS"]
+CALL_MIN_SECONDS = X["CALL_MIN_SECONDS"]
+CALL_MAX_SECONDS = X["CALL_MAX_SECONDS"]
+SHUTDOWN_GRACE_SECONDS = X["SHUTDOWN_GRACE_SECONDS"]
+SLOW_QUERY_MS = X["SLOW_QUERY_MS"]
+METRICS_TOKEN = X["METRICS_TOKEN"]
+
+# --- Security --------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# --- Logging ---------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if ENV.log_json else "text",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": ENV.log_level},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "INFO"},
+        "daphne": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,87 @@
+"""Project-wide fixtures.  App-specific fixtures live in each app's tests/conftest.py."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from config import clock
+
+
+@pytest.fixture(autouse=True)
+def _clean_shared_state():
+    """Each test starts with an empty cache (our key prefix only) and an unmoved clock."""
+    _clear_cache()
+    clock.reset()
+    yield
+    clock.reset()
+
+
+def _clear_cache() -> None:
+    if hasattr(cache, "delete_pattern"):
+        cache.delete_pattern("*")
+    else:
+        cache.clear()
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.models import User
+
+    counter = {"n": 0}
+
+    def _make(name: str | None = None, **extra) -> User:
+        counter["n"] += 1
+        extra.setdefault("gender", User.Gender.UNSPECIFIED)
+        return User.objects.create_user(name=name or f"user{counter['n']}", **extra)
+
+    return _make
+
+
+@pytest.fixture
+def make_session(db):
+    from accounts.services import session_create
+
+    def _make(user, ip="127.0.0.1", user_agent="pytest"):
+        session, token = session_create(user=user, ip=ip, user_agent=user_agent)
+        return session, token
+
+    return _make
+
+
+@pytest.fixture
+def auth_api(make_user, make_session):
+    """An APIClient already signed in as a fresh guest; ``.user``/``.token``/``.session`` set."""
+
+    def _make(user=None, **kw) -> APIClient:
+        user = user or make_user(**kw)
+        session, token = make_session(user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        client.user, client.token, client.api_session = user, token, session
+        return client
+
+    return _make
+
+
+@pytest.fixture
+def daphne_factory():
+    """Start real Daphne processes; every one started is SIGKILLed at teardown."""
+    from tests.servers import DaphneServer
+
+    started: list[DaphneServer] = []
+
+    def _start(**kw) -> DaphneServer:
+        server = DaphneServer(**kw).start()
+        started.append(server)
+        return server
+
+    yield _start
+    for server in started:
+        server.kill()
