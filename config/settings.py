@@ -130,7 +130,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "cc-asgi"},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{X['CACHE_KEY_PREFIX']}-asgi"},
         }
     }
 else:
