@@ -174,5 +174,11 @@ def load() -> Env:
             "METRICS_TOKEN": _str("METRICS_TOKEN", ""),
             "SLOW_QUERY_MS": _int("SLOW_QUERY_MS", 200),
             "CACHE_KEY_PREFIX": _str("CACHE_KEY_PREFIX", "cc"),
+            # ops: retention (days) and purge batch size
+            "PURGE_BATCH_SIZE": _int("PURGE_BATCH_SIZE", 1000),
+            "PURGE_SESSIONS_EXPIRED_DAYS": _float("PURGE_SESSIONS_EXPIRED_DAYS", 7.0),
+            "PURGE_SESSIONS_REVOKED_DAYS": _float("PURGE_SESSIONS_REVOKED_DAYS", 30.0),
+            "PURGE_EMAIL_VERIFICATIONS_DAYS": _float("PURGE_EMAIL_VERIFICATIONS_DAYS", 7.0),
+            "PURGE_ADMIN_SESSIONS_DAYS": _float("PURGE_ADMIN_SESSIONS_DAYS", 0.0),
         },
     )

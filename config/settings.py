@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.observability.MetricsMiddleware",  # ops: outermost, sees every final status
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -57,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.resilience.DatabaseUnavailableMiddleware",  # ops: DB down in a plain view -> 503
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -282,3 +284,12 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Operations (config: backup/restore/purge/metrics) -----------------------------------------
+# Retention (days) read by the purgers registered in <app>/purgers.py; see config/purge.py.
+PURGE_BATCH_SIZE = X["PURGE_BATCH_SIZE"]
+PURGE_SESSIONS_EXPIRED_DAYS = X["PURGE_SESSIONS_EXPIRED_DAYS"]
+PURGE_SESSIONS_REVOKED_DAYS = X["PURGE_SESSIONS_REVOKED_DAYS"]
+PURGE_EMAIL_VERIFICATIONS_DAYS = X["PURGE_EMAIL_VERIFICATIONS_DAYS"]
+PURGE_ADMIN_SESSIONS_DAYS = X["PURGE_ADMIN_SESSIONS_DAYS"]
+LOGGING["loggers"]["config.slow_query"] = {"level": "WARNING"}
