@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from config.tests.conftest import manage
+from config.tests.conftest import ROOT, manage
 
 POPULATE = r"""
 import json
@@ -88,3 +88,37 @@ def test_move_refuses_non_postgresql_target():
 
     with pytest.raises(CommandError, match="postgresql"):
         call_command("move_database", "--to", "sqlite:///tmp/x.sqlite3", stdout=StringIO())
+
+
+SABOTAGED_MOVE = r"""
+import sys, django
+django.setup()
+from django.core.management import call_command
+from config.management.commands import move_database
+real_copy = move_database.Command._copy
+def lossy_copy(self, model, source, batch):  # lose one table; the verification must notice
+    if model._meta.db_table != "accounts_session":
+        real_copy(self, model, source, batch)
+move_database.Command._copy = lossy_copy
+call_command("move_database", "--to", sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_move_exits_non_zero_when_a_table_does_not_match(tmp_path, throwaway_pg):
+    import os
+    import subprocess
+    import sys
+
+    src_env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'src.sqlite3'}", "REDIS_URL": None, "VAR_DIR": str(tmp_path / "var")}
+    assert manage("migrate", "--noinput", env=src_env).returncode == 0
+    assert manage("shell", "-c", POPULATE, env=src_env).returncode == 0
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings", DJANGO_ENV="test", **{k: v for k, v in src_env.items() if v})
+    env.pop("REDIS_URL", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", SABOTAGED_MOVE, throwaway_pg("mismatch")],
+        env=env, capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    assert "accounts_session" in proc.stdout and "MISMATCH" in proc.stdout
+    assert "row counts differ in 1 tables: accounts_session" in proc.stderr
