@@ -189,3 +189,57 @@ def test_database_down_gives_503_then_heals(cluster, daphne_factory):
             assert "Traceback" not in body
     after = [r for r in results[settled + 1 :] if r[0] in ("/api/auth/sessions", "/admin/")]
     assert after and all(r[1] in (200, 302) for r in after), [(p, s) for p, s, _, _ in after if s not in (200, 302)]
+
+
+def test_pool_exhausted_gives_503_and_recovers(cluster, daphne_factory):
+    """Two pooled connections, both stuck behind a lock held outside the app: further requests
+    wait DB_POOL_TIMEOUT for a connection, then get 503; when the lock goes, everything is 200."""
+    import psycopg
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = cluster.createdb("app_pool")
+    env = {"DATABASE_URL": url, "REDIS_URL": None}
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    seeded = manage("shell", "-c", SEED, env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    token = json.loads(seeded.stdout.strip().splitlines()[-1])["token"]
+    server = daphne_factory(
+        env={"DATABASE_URL": url, "DB_POOL_TIMEOUT": "0.5", "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "2"}
+    )
+    load = Load(server.port, token)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert load._one("/api/auth/sessions", headers)[0] == 200
+
+    blocker = psycopg.connect(url)
+    blocker.execute("LOCK TABLE accounts_session IN ACCESS EXCLUSIVE MODE")  # held until rollback
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            stuck = [pool.submit(load._one, "/api/auth/sessions", headers) for _ in range(2)]
+            # Wait (bounded) until both pooled connections are waiting on the lock.
+            deadline = time.monotonic() + 20
+            with psycopg.connect(url, autocommit=True) as probe:
+                while time.monotonic() < deadline:
+                    waiting = probe.execute(
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'accounts_session'::regclass"
+                    ).fetchone()[0]
+                    if waiting >= 2:
+                        break
+                    time.sleep(0.05)  # bounded poll of the server's lock table
+                assert waiting >= 2
+            extra = [pool.submit(load._one, path, hdrs) for path, hdrs in load.paths()[:3] for _ in range(2)]
+            answers = [f.result(timeout=30) for f in extra]
+            blocker.rollback()
+            released = [f.result(timeout=30) for f in stuck]
+    finally:
+        blocker.close()
+
+    for status, hdrs, body in answers:
+        if status == 200:
+            continue  # served without a database connection (cached session on /api/me)
+        assert status == 503, (status, body)
+        assert hdrs.get("Retry-After") == "5"
+        assert json.loads(body)["error"]["code"] == "unavailable"
+    assert sum(1 for s, _, _ in answers if s == 503) >= 4
+    assert [s for s, _, _ in released] == [200, 200]
+    assert load._one("/api/auth/sessions", headers)[0] == 200
+    assert load._one("/admin/", {"Cookie": "sessionid=abcdefghijklmnopqrstuvwxyz012345"})[0] == 302
