@@ -80,3 +80,33 @@ def test_50_racers_over_http_on_two_daphne_processes(daphne_factory, make_code):
     assert outcomes[(409, "invite_used_up")] == RACERS - USES, outcomes
     assert InviteCode.objects.get(code=code).uses == USES
     assert InviteRedemption.objects.count() == USES
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_finalize_of_one_card_binds_exactly_one_account(make_user, make_session):
+    from accounts.models import User
+    from invites.models import UscCardRegistration
+    from invites.services import usc_scan
+
+    token, _ = usc_scan(raw="1234567890", ip="10.10.0.1")
+    clients = []
+    for i in range(10):
+        user = make_user(name=f"card{i}")
+        _, bearer = make_session(user)
+        clients.append(bearer)
+    barrier = threading.Barrier(len(clients))
+
+    def racer(bearer: str) -> int:
+        try:
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {bearer}")
+            barrier.wait(timeout=30)
+            return client.post("/api/usc/finalize-registration", {"scan_token": token}, format="json").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        statuses = Counter(pool.map(racer, clients))
+    assert statuses == Counter({200: 1, 409: 9}), statuses
+    assert UscCardRegistration.objects.count() == 1
+    assert User.objects.count() == 10
