@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 
 from accounts.models import User
-from config import clock
+from config import clock, ratelimit
 from invites import errors
 from invites.models import (
     InviteCode,
@@ -283,6 +283,8 @@ def usc_scan(
     (403).  The token (signed, short-lived) is what sign-up / finalize-registration take.
     """
     device_id = (device_id or "")[:100]
+    # Successful scans aren't failures, but they still answer "is this ID registered?": cap them.
+    ratelimit.check(f"usc-scan:ip:{ip}", limit=60, window=3600, message="Too many card scans; try again later.")
     attempt = {"ip": ip, "device_id": device_id, "user_agent": (user_agent or "")[:300], "user": user}
 
     def record(success: bool, reason: str = "", card_hash: str = "", last4: str = "") -> None:

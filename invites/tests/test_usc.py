@@ -219,3 +219,10 @@ def test_accounts_without_card_may_use_any_email(auth_api):
     client = auth_api()
     body = {"email": "me@gmail.com", "password": "a-Long-passphrase-42"}
     assert client.post("/api/auth/make-permanent", body, format="json").status_code == 202
+
+
+def test_successful_scans_are_capped_per_network(api):
+    for i in range(60):
+        assert scan(api, raw=f"{i:010d}", ip="10.8.8.8").status_code == 200
+    resp = scan(api, raw="9999999999", ip="10.8.8.8")
+    assert resp.status_code == 429 and resp.json()["error"]["code"] == "rate_limited"
