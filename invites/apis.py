@@ -79,6 +79,7 @@ class MyInviteQrApi(APIView):
             (403, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="not unlocked yet"),
         },
         tags=["invites"],
+        operation_id="invites_mine_qr_svg",
     )
     def get(self, request):
         code = services.invite_code_unlock(user=request.user)
