@@ -462,11 +462,15 @@ def account_delete(*, user: User, password: str = "", ip: str | None = None) -> 
     invite code and intro links stop working; a live room is ended after commit.
     """
     from invites import services as invite_services
+    from moderation import selectors as moderation_selectors
     from social import services as social_services
 
     if user.has_usable_password() and not user.check_password(password or ""):
         raise errors.InvalidCredentials("Enter your password to delete your account.")
     old_files = [f.name for f in (user.photo, user.intro_video) if f]
+    # A banned account keeps its email so the ban keeps holding that address (no fresh sign-up
+    # with it); everyone else's email is erased and free to use again.
+    keep_email = moderation_selectors.user_ban_active(user_id=user.pk) is not None
     with transaction.atomic():
         user_id = user.pk
         User.objects.filter(pk=user_id).update(
@@ -474,8 +478,8 @@ def account_delete(*, user: User, password: str = "", ip: str | None = None) -> 
             gender=User.Gender.UNSPECIFIED,
             bio="",
             instagram_handle="",
-            email=None,
-            email_verified_at=None,
+            email=user.email if keep_email else None,
+            email_verified_at=user.email_verified_at if keep_email else None,
             photo="",
             intro_video="",
             password=make_password(None),

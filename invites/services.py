@@ -257,20 +257,25 @@ def _ban_active(user_id: int) -> bool:
 
 
 def _scan_failures(*, ip: str | None, device_id: str) -> int:
-    since = clock.now() - timedelta(seconds=settings.USC_SCAN_WINDOW_SECONDS)
-    who = Q(ip=ip) if ip else Q(pk__in=[])
+    """Failures in the window for this ip and for this device — the larger of the two counts
+    (the limit applies to each key separately, not to their sum).  One query."""
+    keys = {}
+    if ip:
+        keys["ip"] = Q(ip=ip)
     if device_id:
-        who |= Q(device_id=device_id)
-    # Separate counts per key: the limit applies to each, not to their sum.
-    agg = (
+        keys["device"] = Q(device_id=device_id)
+    if not keys:
+        return 0
+    since = clock.now() - timedelta(seconds=settings.USC_SCAN_WINDOW_SECONDS)
+    who = Q()
+    for q in keys.values():
+        who |= q
+    counts = (
         UscScanAttempt.objects.filter(who, created_at__gt=since, success=False)
         .exclude(failure_reason=UscScanAttempt.Failure.LOCKED_OUT)
-        .aggregate(
-            by_ip=Count("pk", filter=Q(ip=ip)) if ip else Count("pk", filter=Q(pk__in=[])),
-            by_device=Count("pk", filter=Q(device_id=device_id)) if device_id else Count("pk", filter=Q(pk__in=[])),
-        )
+        .aggregate(**{name: Count("pk", filter=q) for name, q in keys.items()})
     )
-    return max(agg["by_ip"] or 0, agg["by_device"] or 0)
+    return max(v or 0 for v in counts.values())
 
 
 def usc_scan(

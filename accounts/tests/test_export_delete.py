@@ -95,3 +95,16 @@ def test_invited_user_deletion_keeps_redemption_history(api, settings):
     assert InviteRedemption.objects.filter(code=invite).count() == 1
     invite.refresh_from_db()
     assert invite.uses == 1
+
+
+def test_banned_account_keeps_its_email_after_deletion(auth_api, monkeypatch):
+    client = auth_api(email="banned@example.com")
+    # the moderation issue's contract (a stub on this branch) is the only thing replaced
+    monkeypatch.setattr(
+        "moderation.selectors.user_ban_active",
+        lambda *, user_id: {"until": None, "reason": "abuse"} if user_id == client.user.pk else None,
+    )
+    assert client.delete("/api/me").status_code == 204
+    user = User.objects.get(pk=client.user.pk)
+    assert user.deleted_at is not None and user.name == "Deleted user"
+    assert user.email == "banned@example.com"  # the email ban keeps holding this address
