@@ -108,3 +108,15 @@ def test_banned_account_keeps_its_email_after_deletion(auth_api, monkeypatch):
     user = User.objects.get(pk=client.user.pk)
     assert user.deleted_at is not None and user.name == "Deleted user"
     assert user.email == "banned@example.com"  # the email ban keeps holding this address
+
+
+def test_export_includes_every_app_that_provides_a_section(auth_api, monkeypatch):
+    # Contract: <app>.selectors.user_export_data(*, user_id) -> dict (social: history and
+    # transcripts; moderation: reports filed).  Simulated here until those apps define it.
+    monkeypatch.setattr(
+        "social.selectors.user_export_data", lambda *, user_id: {"history": [{"with": "x"}]}, raising=False
+    )
+    client = auth_api()
+    doc = client.get("/api/me/export").json()
+    assert doc["social"] == {"history": [{"with": "x"}]}
+    assert "invites" in doc and "profile" in doc
