@@ -25,6 +25,7 @@ from accounts.serializers import (
     SessionOutputSerializer,
     UploadInputSerializer,
     VerifyEmailInputSerializer,
+    me_payload,
 )
 from config.net import client_ip
 
@@ -133,7 +134,7 @@ class PasswordChangeApi(APIView):
 class MeApi(APIView):
     @extend_schema(responses={200: MeSerializer}, tags=["me"])
     def get(self, request):
-        return Response(MeSerializer(request.user).data)
+        return Response(me_payload(request.user))
 
     @extend_schema(request=ProfileUpdateInputSerializer, responses={200: MeSerializer}, tags=["me"])
     def patch(self, request):
