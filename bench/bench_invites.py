@@ -1,17 +1,21 @@
-"""Micro-benchmarks for the invites paths.  Writes to the database named by DATABASE_URL —
-point it at a scratch database:
+"""Invites paths, in process: sign-up with a code, 50 racers on a 10-use code, queue priority,
+card scan.  Without DATABASE_URL it uses a throwaway SQLite under a temporary VAR_DIR; with one,
+point it at a scratch database (it is migrated and written to):
 
+    .venv/bin/python bench/bench_invites.py
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/scratch REDIS_URL=redis://127.0.0.1:6379/9 \
-        DJANGO_ENV=test .venv/bin/python manage.py migrate && \
-        ... DJANGO_ENV=test .venv/bin/python -m invites.bench
+        .venv/bin/python bench/bench_invites.py
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -22,10 +26,18 @@ def _ms(samples: list[float]) -> str:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_ENV", "test")
+    os.environ.setdefault("LOG_LEVEL", "ERROR")
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-invites-")
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
     from django.conf import settings
     from django.db import connection
     from rest_framework.test import APIClient
