@@ -7,6 +7,16 @@ class GuestSignupInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=50, trim_whitespace=True)
     gender = serializers.ChoiceField(choices=User.Gender.choices, default=User.Gender.UNSPECIFIED)
     device_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    invite_code = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, default="",
+        help_text="Required when sign-up is invite-only, unless usc_scan_token is given.",
+    )
+    usc_scan_token = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, default="", help_text="From POST /api/usc/scan."
+    )
+    referral_token = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="", help_text="From an intro link."
+    )
 
 
 def me_payload(user: User) -> dict:
@@ -120,3 +130,10 @@ class DetailOutputSerializer(serializers.Serializer):
 
 class CountOutputSerializer(serializers.Serializer):
     revoked = serializers.IntegerField()
+
+
+class AccountDeleteInputSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        max_length=128, trim_whitespace=False, required=False, allow_blank=True, default="",
+        help_text="Required for permanent accounts.",
+    )
