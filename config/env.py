@@ -174,6 +174,16 @@ def load() -> Env:
             "METRICS_TOKEN": _str("METRICS_TOKEN", ""),
             "SLOW_QUERY_MS": _int("SLOW_QUERY_MS", 200),
             "CACHE_KEY_PREFIX": _str("CACHE_KEY_PREFIX", "cc"),
+            # invites (growth and verification)
+            "INVITE_CODE_LENGTH": _int("INVITE_CODE_LENGTH", 12),
+            "INVITE_UNLOCK_CALLS": _int("INVITE_UNLOCK_CALLS", 4),
+            "INVITE_EARNED_USES": _int("INVITE_EARNED_USES", 4),
+            "USC_CARD_ID_PATTERN": _str("USC_CARD_ID_PATTERN", r"(?<!\d)(\d{10})(?!\d)"),
+            "USC_CARD_HASH_KEY": _str("USC_CARD_HASH_KEY", ""),
+            "USC_SCAN_MAX_FAILURES": _int("USC_SCAN_MAX_FAILURES", 10),
+            "USC_SCAN_WINDOW_SECONDS": _int("USC_SCAN_WINDOW_SECONDS", 3600),
+            "USC_SCAN_TOKEN_TTL_SECONDS": _int("USC_SCAN_TOKEN_TTL_SECONDS", 900),
+            "USC_EMAIL_DOMAIN": _str("USC_EMAIL_DOMAIN", "usc.edu").strip().lower().lstrip("@"),
             # ops: retention (days) and purge batch size
             "PURGE_BATCH_SIZE": _int("PURGE_BATCH_SIZE", 1000),
             "PURGE_SESSIONS_EXPIRED_DAYS": _float("PURGE_SESSIONS_EXPIRED_DAYS", 7.0),

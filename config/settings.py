@@ -247,6 +247,19 @@ SHUTDOWN_GRACE_SECONDS = X["SHUTDOWN_GRACE_SECONDS"]
 SLOW_QUERY_MS = X["SLOW_QUERY_MS"]
 METRICS_TOKEN = X["METRICS_TOKEN"]
 
+# --- invites: codes, earned invites, referral intros, USC card registration -------------------
+INVITE_CODE_LENGTH = X["INVITE_CODE_LENGTH"]
+INVITE_UNLOCK_CALLS = X["INVITE_UNLOCK_CALLS"]  # completed calls before a user's own code unlocks
+INVITE_EARNED_USES = X["INVITE_EARNED_USES"]  # uses of that earned code
+USC_CARD_ID_PATTERN = X["USC_CARD_ID_PATTERN"]  # regex; group 1 (or the whole match) is the student ID
+# Keyed hash of student IDs.  Set it explicitly in production: rotating SECRET_KEY must not make
+# every registered card unfindable (and free to register again).
+USC_CARD_HASH_KEY = X["USC_CARD_HASH_KEY"] or SECRET_KEY
+USC_SCAN_MAX_FAILURES = X["USC_SCAN_MAX_FAILURES"]  # per ip and per device, within the window
+USC_SCAN_WINDOW_SECONDS = X["USC_SCAN_WINDOW_SECONDS"]
+USC_SCAN_TOKEN_TTL_SECONDS = X["USC_SCAN_TOKEN_TTL_SECONDS"]
+USC_EMAIL_DOMAIN = X["USC_EMAIL_DOMAIN"]  # card accounts become permanent only with an email here
+
 # --- Security --------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
