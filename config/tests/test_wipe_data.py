@@ -97,3 +97,25 @@ def test_include_flags_remove_staff_and_group(populated):
     )
     assert User.objects.count() == 0 and Group.objects.count() == 0
     assert list(AuditLog.objects.values_list("action", flat=True)) == ["data.wipe"]
+
+
+def test_wipe_covers_models_other_apps_add(populated, make_user):
+    """Invites' tables (PROTECT foreign keys to users, codes created by staff) go too."""
+    from django.apps import apps
+
+    from config import clock
+
+    if not apps.is_installed("invites") or "InviteCode" not in {m.__name__ for m in apps.get_app_config("invites").get_models()}:
+        pytest.skip("invites models not merged yet")
+    from invites.models import InviteCode, InviteRedemption, UscScanAttempt
+
+    now = clock.now()
+    staff = populated["staff"]
+    code = InviteCode.objects.create(code="ABCDEFGHJKLM", kind="user", max_uses=4, created_by=staff, created_at=now)
+    newcomer = make_user("newcomer")
+    InviteRedemption.objects.create(code=code, user=newcomer, redeemed_at=now)
+    UscScanAttempt.objects.create(created_at=now, success=False, user=newcomer, ip="10.0.0.9")
+    call_command("wipe_data", "--yes-i-mean-it", "--database-name", _name(), stdout=io.StringIO())
+    assert not InviteCode.objects.exists() and not InviteRedemption.objects.exists()
+    assert not UscScanAttempt.objects.exists()
+    assert list(User.objects.values_list("pk", flat=True)) == [staff.pk]
