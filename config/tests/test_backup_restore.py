@@ -100,3 +100,63 @@ def test_restore_rejects_garbage_file(tmp_path, media_root):
     bad.write_bytes(b"not a tar")
     with pytest.raises(CommandError, match="not a readable backup"):
         call_command("restore", str(bad), stdout=io.StringIO())
+
+
+@pytest.mark.slow
+def test_backup_is_consistent_while_a_server_writes(tmp_path, media_root, daphne_factory):
+    """A Daphne process keeps signing guests up while `backup` runs in another process: the
+    backup is a valid database holding a prefix of the sign-ups, and restores."""
+    import sqlite3
+    import subprocess
+    import threading
+
+    from config.tests.conftest import manage
+    from tests.servers import test_database_url
+
+    server = daphne_factory()
+    stop = threading.Event()
+    created: list[int] = []
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            status, _ = server.request("POST", "/api/auth/guest", body={"name": f"w{i}", "gender": "unspecified"})
+            if status == 201:
+                created.append(i)
+            i += 1
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        deadline = 200
+        while len(created) < 5 and deadline:  # some writes are committed before the backup starts
+            stop.wait(0.05)
+            deadline -= 1
+        proc = manage(
+            "backup", "--output", str(tmp_path / "live"),
+            env={"DATABASE_URL": test_database_url(), "MEDIA_ROOT": str(media_root), "REDIS_URL": None},
+        )
+        during = len(created)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert during >= 5
+    path = Path(proc.stdout.split("backup written: ")[1].split(" (")[0])
+    with tarfile.open(path) as tar:
+        tar.extractall(tmp_path / "x")
+    if connection.vendor == "sqlite":
+        db = sqlite3.connect(tmp_path / "x" / "db.sqlite3")
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        backed_up = db.execute("SELECT count(*) FROM accounts_user WHERE name LIKE 'w%'").fetchone()[0]
+        db.close()
+    else:
+        listing = subprocess.run(["pg_restore", "--list", str(tmp_path / "x" / "db.dump")], capture_output=True, text=True)
+        assert listing.returncode == 0 and "TABLE DATA public accounts_user" in listing.stdout
+        backed_up = None
+    if backed_up is not None:
+        assert 5 <= backed_up <= len(created)
+    # And it restores over the live data.
+    call_command("restore", str(path), "--force", stdout=io.StringIO(), stderr=io.StringIO())
+    restored = User.objects.filter(name__startswith="w").count()
+    assert 5 <= restored <= len(created)
