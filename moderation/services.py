@@ -450,3 +450,34 @@ def report_notes_set(*, report: Report, actor, notes: str, ip: str | None = None
     audit_record(actor=actor, action="report.notes", target=report, before={"notes": before},
                  after={"notes": notes}, ip=ip)
     return report
+
+
+# --- the Moderators group ------------------------------------------------------------------------
+MODERATORS_GROUP = "Moderators"
+# Same list as the data migration 0002 (which keeps its own frozen copy, as migrations must).
+MODERATOR_PERMISSIONS = [
+    ("accounts", "view_user"),
+    ("accounts", "view_session"),
+    ("moderation", "view_report"),
+    ("moderation", "change_report"),
+    ("moderation", "view_ban"),
+    ("moderation", "add_ban"),
+    ("moderation", "change_ban"),
+    ("moderation", "revoke_sessions"),
+    ("moderation", "view_dashboard"),
+    ("moderation", "view_ipban"),
+    ("moderation", "add_ipban"),
+    ("moderation", "change_ipban"),
+    ("moderation", "view_auditlog"),
+]
+
+
+def moderators_group_ensure():
+    """(Re)create the "Moderators" group with exactly its permissions, e.g. after a database flush."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.get_or_create(name=MODERATORS_GROUP)
+    group.permissions.set(
+        [Permission.objects.get(content_type__app_label=a, codename=c) for a, c in MODERATOR_PERMISSIONS]
+    )
+    return group

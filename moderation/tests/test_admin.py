@@ -36,11 +36,15 @@ def _role(request, name):
 ROLES = ["plain", "moderator", "superuser"]
 
 
-def test_moderators_group_has_exactly_the_needed_permissions():
+def test_moderators_group_has_exactly_the_needed_permissions(moderator):
+    import importlib
+
+    migration = importlib.import_module("moderation.migrations.0002_bans_reports")
+    assert migration.MODERATOR_PERMISSIONS == services.MODERATOR_PERMISSIONS
     perms = {
         f"{p.content_type.app_label}.{p.codename}" for p in Group.objects.get(name="Moderators").permissions.all()
     }
-    assert perms == {
+    assert perms == moderator.get_all_permissions() == {
         "accounts.view_user", "accounts.view_session",
         "moderation.view_report", "moderation.change_report",
         "moderation.view_ban", "moderation.add_ban", "moderation.change_ban",

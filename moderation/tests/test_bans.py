@@ -2,7 +2,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
 import social.services
@@ -109,19 +109,27 @@ def test_ban_kicks_every_socket_after_commit_and_ends_the_room(make_user, modera
     monkeypatch.setattr(social.services, "room_end_for_user", lambda **kw: ended.append(kw))
     user = make_user()
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(user_group(user.pk), channel)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        ban = services.ban_create(user=user, actor=moderator, reason="nudity", duration=timedelta(hours=24))
+
+    async def scenario():
+        # One event loop for the listening side (the Redis pub/sub layer is per loop), like a consumer.
+        channel = await layer.new_channel()
+        await layer.group_add(user_group(user.pk), channel)
+
+        def ban_and_commit():
+            with django_capture_on_commit_callbacks(execute=False) as callbacks:
+                ban = services.ban_create(user=user, actor=moderator, reason="nudity", duration=timedelta(hours=24))
+            assert callbacks, "the kick is sent only after commit"
+            for cb in callbacks:
+                cb()
+            return ban
+
+        ban = await sync_to_async(ban_and_commit)()
+        event = await asyncio.wait_for(layer.receive(channel), timeout=5)
+        await layer.group_discard(user_group(user.pk), channel)
+        return ban, event
+
+    ban, event = async_to_sync(scenario)()
     assert ended == [{"user_id": user.pk, "reason": "ban"}]
-    assert callbacks, "the kick is sent only after commit"
-    for cb in callbacks:
-        cb()
-
-    async def receive():
-        return await asyncio.wait_for(layer.receive(channel), timeout=5)
-
-    event = async_to_sync(receive)()
     assert event["type"] == "client.kick" and event["code"] == 4403
     assert event["message"] == {
         "type": "banned", "until": ban.expires_at.isoformat().replace("+00:00", "Z"), "reason": "nudity"
