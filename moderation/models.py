@@ -111,7 +111,7 @@ class Report(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Report #{self.pk}: {self.get_category_display()} against user #{self.reported_id}"
+        return f"Report #{self.pk}: {self.get_category_display()} against {self.reported.name} (#{self.reported_id})"
 
 
 class Ban(models.Model):
