@@ -180,7 +180,11 @@ class ReportAdmin(admin.ModelAdmin):
 
     @admin.display(description="Other reports against this user", ordering="prior_reports")
     def prior_reports_col(self, obj):
-        return getattr(obj, "prior_reports", 0)
+        count = getattr(obj, "prior_reports", 0)
+        if not count:
+            return 0
+        url = reverse("admin:moderation_report_changelist") + f"?reported__id__exact={obj.reported_id}"
+        return format_html('<a href="{}">{}</a>', url, count)
 
     @admin.display(description="Room evidence")
     def evidence_display(self, obj):

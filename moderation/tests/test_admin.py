@@ -287,3 +287,26 @@ def test_admin_login_is_rate_limited_and_audited(moderator, settings):
     # other addresses are limited for this username too (credential stuffing from many IPs)
     resp = Client(REMOTE_ADDR="192.0.2.50").post("/admin/login/", {"username": "mod@example.com", "password": "x"})
     assert resp.status_code == 429
+
+
+def test_user_search_by_exact_usc_id_uses_the_growth_lookup(as_, moderator, make_user, monkeypatch):
+    import invites.selectors
+
+    carded = make_user(name="Carded")
+    make_user(name="Zed Uncarded")
+    monkeypatch.setattr(invites.selectors, "user_id_for_usc_id",
+                        lambda *, usc_id: carded.pk if usc_id == "1234567890" else None, raising=False)
+    html = as_(moderator).get("/admin/accounts/user/?q=1234567890").content.decode()
+    assert "Carded" in html and "Zed Uncarded" not in html
+
+
+def test_user_list_banned_filter_and_column(as_, moderator, make_user):
+    banned, free = make_user(name="Banned Person"), make_user(name="Free Person")
+    services.ban_create(user=banned, actor=moderator, reason="x", duration=timedelta(days=1))
+    c = as_(moderator)
+    html = c.get("/admin/accounts/user/?banned=yes").content.decode()
+    assert "Banned Person" in html and "Free Person" not in html
+    html = c.get("/admin/accounts/user/?banned=no").content.decode()
+    assert "Banned Person" not in html and "Free Person" in html
+    html = c.get("/admin/moderation/report/?reported__id__exact=%d" % banned.pk)
+    assert html.status_code == 200
