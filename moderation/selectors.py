@@ -8,8 +8,8 @@ clock helper, so a cached temporary ban lifts itself on time without any job or 
 
 from __future__ import annotations
 
-import functools
 import ipaddress
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -22,7 +22,6 @@ from config import clock
 from moderation.models import Ban, IpBan, Report
 
 BAN_KEY = "ban:u:"
-IP_BANS_KEY = "ipban:list"
 _NOT_BANNED = "-"
 
 
@@ -106,28 +105,69 @@ def ban_list_for_user(*, user_id: int) -> QuerySet[Ban]:
 
 
 # --- IP bans -------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=4096)
-def _network(cidr: str):
-    return ipaddress.ip_network(cidr, strict=False)
+# The shared cache holds a version token and, under that token, the list of active bans.  Each
+# process keeps the list it last parsed (an index by prefix length) with the token it came from, so
+# a check is one small cache read and a few set lookups, however many networks are banned.  A ban
+# change deletes the token: every process reloads (one query for the first one, a cache read for
+# the others).  Process memory is only a copy, always checked against the shared token.
+IP_BANS_VERSION_KEY = "ipban:ver"
+_IP_BANS_LIST_KEY = "ipban:list:"
+_local: tuple[str | None, dict] = (None, {})  # (version, index), replaced as one object: threads read it unlocked
+
+
+def _ip_ban_entries_from_db() -> list[dict]:
+    now = clock.now()
+    return [
+        {"id": b.pk, "network": b.network, "until": b.expires_at}
+        for b in IpBan.objects.filter(lifted_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    ]
+
+
+def _ip_ban_state() -> tuple[str, list[dict] | None]:
+    """(version token, entries or None when this process already holds that version)."""
+    version = cache.get(IP_BANS_VERSION_KEY)
+    if version is not None:
+        if version == _local[0]:
+            return version, None
+        entries = cache.get(_IP_BANS_LIST_KEY + version)
+        if entries is not None:
+            return version, entries
+    entries = _ip_ban_entries_from_db()
+    version = uuid.uuid4().hex
+    ttl = settings.MODERATION_BAN_CACHE_SECONDS
+    cache.set(_IP_BANS_LIST_KEY + version, entries, timeout=ttl + 60)
+    cache.set(IP_BANS_VERSION_KEY, version, timeout=ttl)
+    return version, entries
+
+
+def _build_index(entries: list[dict]) -> dict:
+    index: dict[tuple[int, int], dict[int, list[dict]]] = {}
+    for entry in entries:
+        net = ipaddress.ip_network(entry["network"], strict=False)
+        shift = net.max_prefixlen - net.prefixlen
+        index.setdefault((net.version, net.prefixlen), {}).setdefault(
+            int(net.network_address) >> shift, []
+        ).append(entry)
+    return index
+
+
+def _current_index() -> dict:
+    global _local
+    version, entries = _ip_ban_state()
+    if entries is None:
+        return _local[1]
+    index = _build_index(entries)
+    _local = (version, index)
+    return index
 
 
 def ip_ban_list() -> list[dict]:
-    """Active IP bans, from the shared cache (one query on a miss)."""
-    entries = cache.get(IP_BANS_KEY)
-    if entries is None:
-        now = clock.now()
-        entries = [
-            {"id": b.pk, "network": b.network, "until": b.expires_at}
-            for b in IpBan.objects.filter(lifted_at__isnull=True).filter(
-                Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-            )
-        ]
-        cache.set(IP_BANS_KEY, entries, timeout=settings.MODERATION_BAN_CACHE_SECONDS)
-    return entries
+    """Active IP bans (from the shared cache; one query on a miss)."""
+    return [e for buckets in _current_index().values() for group in buckets.values() for e in group]
 
 
 def ip_ban_match(*, ip: str | None) -> dict | None:
-    """The active IP ban covering ``ip``, or None."""
+    """The active IP ban covering ``ip``, or None.  Cost: one cache read, no query on a hit."""
     if not ip:
         return None
     try:
@@ -137,12 +177,13 @@ def ip_ban_match(*, ip: str | None) -> dict | None:
     if addr.version == 6 and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped  # ::ffff:203.0.113.5 is 203.0.113.5
     now = clock.now()
-    for entry in ip_ban_list():
-        if entry["until"] is not None and entry["until"] <= now:
+    value = int(addr)
+    for (version, prefixlen), buckets in _current_index().items():
+        if version != addr.version:
             continue
-        net = _network(entry["network"])
-        if net.version == addr.version and addr in net:
-            return entry
+        for entry in buckets.get(value >> (addr.max_prefixlen - prefixlen), ()):
+            if entry["until"] is None or entry["until"] > now:  # expired ones lift themselves
+                return entry
     return None
 
 

@@ -197,9 +197,9 @@ def network_normalize(network: str) -> str:
 
 
 def _ip_bans_forget() -> None:
-    from moderation.selectors import IP_BANS_KEY
+    from moderation.selectors import IP_BANS_VERSION_KEY
 
-    _forget([IP_BANS_KEY])
+    _forget([IP_BANS_VERSION_KEY])
 
 
 @transaction.atomic

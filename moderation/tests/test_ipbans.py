@@ -147,3 +147,14 @@ def test_ip_ban_models_are_never_deleted_by_services(moderator):
     ban = services.ip_ban_create(network="10.9.0.0/16", reason="x", actor=moderator)
     services.ip_ban_lift(ip_ban=ban, actor=moderator)
     assert IpBan.objects.filter(pk=ban.pk, lifted_by=moderator).exists()
+
+
+def test_overlapping_networks_expired_host_inside_active_range(moderator):
+    services.ip_ban_create(network="192.0.2.7", reason="short", actor=moderator, expires_at=clock.now() + timedelta(minutes=5))
+    services.ip_ban_create(network="192.0.2.0/24", reason="long", actor=moderator, expires_at=clock.now() + timedelta(days=1))
+    services.ip_ban_create(network="192.0.0.0/16", reason="wide", actor=moderator, expires_at=clock.now() + timedelta(hours=1))
+    assert ip_ban_match(ip="192.0.2.7")["network"] in {"192.0.2.7/32", "192.0.2.0/24", "192.0.0.0/16"}
+    clock.advance(2 * 3600)
+    assert ip_ban_match(ip="192.0.2.7")["network"] == "192.0.2.0/24"
+    assert ip_ban_match(ip="192.0.9.9") is None  # the /16 expired
+    assert len(ip_ban_list()) == 3  # the list is refreshed on change, expiry is applied on read
