@@ -310,3 +310,14 @@ def test_user_list_banned_filter_and_column(as_, moderator, make_user):
     assert "Banned Person" not in html and "Free Person" in html
     html = c.get("/admin/moderation/report/?reported__id__exact=%d" % banned.pk)
     assert html.status_code == 200
+
+
+def test_staff_without_the_group_sees_nothing(as_, make_user, make_report):
+    staff = make_user(is_staff=True, email="staff@example.com")
+    report = make_report()
+    c = as_(staff)
+    assert c.get("/admin/dashboard/").status_code == 403
+    assert c.get("/admin/moderation/report/").status_code == 403
+    assert c.post(f"/admin/moderation/report/{report.pk}/act/", {"do": "ban_24h"}).status_code == 403
+    assert c.get("/admin/accounts/user/").status_code == 403
+    assert not Ban.objects.exists()

@@ -184,3 +184,34 @@ def test_staff_are_never_auto_banned(make_user, make_report, settings):
     staff = make_user(is_staff=True)
     make_report(reported=staff)
     assert not Ban.objects.exists()
+
+
+@pytest.fixture
+def api_as(auth_api, request):
+    def _make(role):
+        if role == "user":
+            return auth_api()
+        return auth_api(user=request.getfixturevalue(role))
+
+    return _make
+
+
+@pytest.mark.parametrize("role", ["user", "moderator", "superuser"])
+def test_report_endpoints_role_matrix(api_as, make_user, moderator, role):
+    client = api_as(role)
+    target = make_user()
+    assert _post(client, target).status_code == 201
+    mine = client.get("/api/reports/mine")
+    assert mine.status_code == 200 and len(mine.json()) == 1
+    assert client.get("/api/me/ban").json()["banned"] is False
+    # banned, whatever the role (staff can only be banned by a superuser): only /api/me and /api/me/ban answer
+    from datetime import timedelta
+
+    from accounts.models import User
+    from moderation import services
+
+    root = User.objects.create_superuser(email=f"root-{role}@example.com", password="x-pass-1234")
+    services.ban_create(user=client.user, actor=root, reason="r", duration=timedelta(hours=1))
+    assert _post(client, make_user()).status_code == 403
+    assert client.get("/api/reports/mine").status_code == 403
+    assert client.get("/api/me").status_code == 200 and client.get("/api/me/ban").json()["banned"] is True
