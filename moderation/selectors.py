@@ -31,7 +31,7 @@ def ban_active_qs(*, now: datetime | None = None) -> QuerySet[Ban]:
     return Ban.objects.filter(lifted_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
 
-def _effective(rows: list[dict]) -> dict | None:
+def effective_ban(rows: list[dict]) -> dict | None:
     """Of several overlapping active bans, the one that lasts longest decides."""
     if not rows:
         return None
@@ -47,7 +47,7 @@ def _load(user_ids: list[int]) -> dict[int, dict | None]:
     found: dict[int, list[dict]] = {uid: [] for uid in user_ids}
     for row in ban_active_qs().filter(user_id__in=user_ids).values("user_id", "expires_at", "reason", "created_at"):
         found[row["user_id"]].append(row)
-    return {uid: _effective(rows) for uid, rows in found.items()}
+    return {uid: effective_ban(rows) for uid, rows in found.items()}
 
 
 def _still_active(entry, now: datetime) -> dict | None:
@@ -241,8 +241,6 @@ def distinct_reporters_since(*, reported_id: int, since: datetime) -> int:
 def db_table_stats() -> list[dict]:
     """The seeds' “db stats”: per table, rows and size.  PostgreSQL: from its statistics (row
     counts are the planner's estimates, no table scans).  SQLite: exact counts."""
-    from django.db import connection
-
     rows: list[dict] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -18,7 +18,7 @@ from django.db import IntegrityError, models, transaction
 
 from config import clock, ratelimit
 from config.errors import ApplicationError
-from moderation import errors
+from moderation import errors, selectors
 from moderation.models import AuditLog, Ban, IpBan, Report
 
 
@@ -131,9 +131,8 @@ def ban_create(
     )
     _forget([_ban_key(user.pk)])
     room_end_for_user(user_id=user.pk, reason="ban")
-    from moderation.selectors import _effective, ban_active_qs
-
-    effective = _effective(list(ban_active_qs(now=now).filter(user=user).values("expires_at", "reason", "created_at")))
+    rows = selectors.ban_active_qs(now=now).filter(user=user).values("expires_at", "reason", "created_at")
+    effective = selectors.effective_ban(list(rows))
     effective = effective or {"until": ban.expires_at, "reason": ban.reason}
     user_kick_on_commit(
         user_id=user.pk,
@@ -144,9 +143,7 @@ def ban_create(
 
 
 def _ban_key(user_id: int) -> str:
-    from moderation.selectors import BAN_KEY
-
-    return BAN_KEY + str(user_id)
+    return selectors.BAN_KEY + str(user_id)
 
 
 @transaction.atomic
@@ -175,10 +172,8 @@ def ban_lift(*, ban: Ban, actor, reason: str, ip: str | None = None) -> bool:
 @transaction.atomic
 def user_bans_lift(*, user, actor, reason: str, ip: str | None = None) -> int:
     """Lift every active ban of ``user``; returns how many were lifted."""
-    from moderation.selectors import ban_active_qs
-
     lifted = 0
-    for ban in ban_active_qs().filter(user=user).select_for_update():
+    for ban in selectors.ban_active_qs().filter(user=user).select_for_update():
         lifted += ban_lift(ban=ban, actor=actor, reason=reason, ip=ip)
     return lifted
 
@@ -197,9 +192,7 @@ def network_normalize(network: str) -> str:
 
 
 def _ip_bans_forget() -> None:
-    from moderation.selectors import IP_BANS_VERSION_KEY
-
-    _forget([IP_BANS_VERSION_KEY])
+    _forget([selectors.IP_BANS_VERSION_KEY])
 
 
 @transaction.atomic
@@ -360,16 +353,14 @@ def report_create(
 
 
 def _auto_ban_check(*, reported, now: datetime) -> None:
-    from moderation.selectors import ban_active_qs, distinct_reporters_since
-
     if reported.is_staff or reported.is_superuser:
         return
-    active = ban_active_qs(now=now).filter(user=reported)
+    active = selectors.ban_active_qs(now=now).filter(user=reported)
     if active.filter(automatic=False).exists():
         return  # a moderator already decided
     if not active.exists():
         window = timedelta(hours=settings.MODERATION_AUTO_BAN_WINDOW_HOURS)
-        reporters = distinct_reporters_since(reported_id=reported.pk, since=now - window)
+        reporters = selectors.distinct_reporters_since(reported_id=reported.pk, since=now - window)
         if reporters < settings.MODERATION_AUTO_BAN_REPORTERS:
             return
         ban_create(

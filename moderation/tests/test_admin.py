@@ -8,7 +8,7 @@ from django.test import Client
 
 from accounts.models import Session
 from moderation import services
-from moderation.models import AuditLog, Ban, IpBan, Report
+from moderation.models import AuditLog, Ban, IpBan
 from moderation.selectors import user_ban_active
 
 pytestmark = pytest.mark.django_db
