@@ -10,6 +10,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Exists, OuterRef
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Session, User
@@ -177,6 +180,43 @@ class UserAdmin(BaseUserAdmin):
                 ),
             ),
         )
+
+    # The same actions as buttons on the user page (object tools).
+    USER_PAGE_ACTIONS = {"ban": "ban_users", "lift": "lift_bans", "ban-ips": "ban_ips", "revoke": "revoke_sessions"}
+
+    def get_urls(self):
+        urls = [
+            path("<int:object_id>/moderate/<slug:what>/", self.admin_site.admin_view(self.moderate_view),
+                 name="accounts_user_moderate"),
+        ]
+        return urls + super().get_urls()
+
+    def moderate_view(self, request, object_id, what):
+        name = self.USER_PAGE_ACTIONS.get(what)
+        queryset = self.get_queryset(request).filter(pk=object_id)
+        if name is None or not queryset.exists():
+            raise Http404
+        func, _, _ = self.get_actions(request).get(name, (None, None, None))
+        if func is None:
+            raise PermissionDenied
+        if request.method == "POST":
+            response = func(self, request, queryset)
+            if response is not None:
+                return response  # the form again (invalid input)
+            return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
+        if what == "revoke":
+            return intermediate(self, request, queryset, action=name, title="Revoke all sessions", form=None,
+                                button="Revoke all sessions")
+        return func(self, request, queryset)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        actions = self.get_actions(request) if context.get("original") is not None else {}
+        context["moderation_buttons"] = [
+            (what, label) for what, label in (
+                ("ban", "Ban…"), ("lift", "Lift ban…"), ("ban-ips", "Ban their IPs…"), ("revoke", "Revoke all sessions…")
+            ) if self.USER_PAGE_ACTIONS[what] in actions
+        ]
+        return super().render_change_form(request, context, *args, **kwargs)
 
     # Moderators act through the actions; they never edit accounts.
     def has_ban_permission(self, request):

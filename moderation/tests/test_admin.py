@@ -321,3 +321,32 @@ def test_staff_without_the_group_sees_nothing(as_, make_user, make_report):
     assert c.post(f"/admin/moderation/report/{report.pk}/act/", {"do": "ban_24h"}).status_code == 403
     assert c.get("/admin/accounts/user/").status_code == 403
     assert not Ban.objects.exists()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_user_page_buttons(request, as_, make_user, make_session, role):
+    actor = _role(request, role)
+    target = make_user()
+    make_session(target, ip="198.51.100.44")
+    c = as_(actor)
+    base = f"/admin/accounts/user/{target.pk}"
+    page = c.get(f"{base}/change/")
+    if role == "plain":
+        assert page.status_code == 302
+        assert c.post(f"{base}/moderate/ban/", {"apply": "1", "duration": "24h", "reason": "x"}).status_code == 302
+        assert not Ban.objects.exists()
+        return
+    assert all(f'id="user-action-{w}"' in page.content.decode() for w in ("ban", "lift", "ban-ips", "revoke"))
+    assert c.get(f"{base}/moderate/ban/").status_code == 200
+    resp = c.post(f"{base}/moderate/ban/", {"apply": "1", "duration": "24h", "reason": "from the user page"})
+    assert resp.status_code == 302 and resp["Location"].endswith(f"{base}/change/")
+    assert Ban.objects.get(user=target).reason == "from the user page"
+    assert c.post(f"{base}/moderate/ban/", {"apply": "1", "duration": "24h", "reason": ""}).status_code == 200
+    c.post(f"{base}/moderate/lift/", {"apply": "1", "reason": "ok"})
+    assert user_ban_active(user_id=target.pk) is None
+    c.post(f"{base}/moderate/ban-ips/", {"apply": "1", "reason": "x", "expires_in": ""})
+    assert IpBan.objects.filter(network="198.51.100.44/32").exists()
+    assert c.get(f"{base}/moderate/revoke/").status_code == 200
+    c.post(f"{base}/moderate/revoke/", {"apply": "1"})
+    assert not Session.objects.filter(user=target, revoked_at__isnull=True).exists()
+    assert c.get(f"{base}/moderate/nope/").status_code == 404
