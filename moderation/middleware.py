@@ -33,7 +33,9 @@ class IpBanMiddleware:
     async def __call__(self, scope, receive, send):
         kind = scope.get("type")
         if kind == "websocket" or (kind == "http" and scope.get("path") not in EXEMPT_HTTP_PATHS):
-            ban = await database_sync_to_async(_check)(scope)
+            # Not thread-sensitive: the check (a cache read; a query only on a miss) must not queue
+            # behind the sync views that Django runs on its one thread-sensitive executor.
+            ban = await database_sync_to_async(_check, thread_sensitive=False)(scope)
             if ban is not None:
                 if kind == "http":
                     await self._refuse_http(ban, send)
