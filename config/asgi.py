@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels on ``/ws/``."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels on ``/ws/``.
+
+The first event the process serves (a health probe, a request, a socket) starts the realtime
+background loop: lease renewal, the room sweeper and invite expiry (``realtime.runtime``).
+"""
 
 import logging
 import os
@@ -13,13 +17,19 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.storage import summary_line  # noqa: E402
+from realtime import runtime  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 logging.getLogger("config.startup").info(summary_line())
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+
+
+async def application(scope, receive, send):
+    runtime.ensure_started()
+    return await router(scope, receive, send)
