@@ -93,7 +93,7 @@ def _bool(data: dict, name: str) -> bool:
 
 # --- one validator per inbound type ----------------------------------------------------------
 def _auth(d: dict) -> dict:
-    return {"token": _str(d, "token", max_len=200)}
+    return {"token": _str(d, "token", max_len=4096)}
 
 
 def _empty(d: dict) -> dict:

@@ -233,6 +233,7 @@ def room_participant_connected(*, user_id: int) -> dict | None:
         room = Room.objects.select_for_update().filter(pk=room_id, status__in=Room.LIVE).first()
         if room is None or _end_if_overdue_locked(room, now):
             return None
+        was_connected = RoomParticipant.objects.filter(room=room, user_id=user_id, connected=True).exists()
         RoomParticipant.objects.filter(room=room, user_id=user_id).update(
             connected=True, lease_expires_at=now + _lease(), disconnected_at=None
         )
@@ -240,7 +241,14 @@ def room_participant_connected(*, user_id: int) -> dict | None:
         if room.status == Room.Status.GRACE and all(p.connected for p in participants):
             Room.objects.filter(pk=room.pk).update(status=Room.Status.ACTIVE, grace_deadline=None, grace_started_at=None)
             room.status, room.grace_deadline, room.grace_started_at = Room.Status.ACTIVE, None, None
-        _tell_both(room, "room.resumed", participants)
+        if was_connected:
+            # another socket of an already connected user: only that user's sockets hear of it
+            user_send_on_commit(
+                user_id=user_id,
+                message={"type": "room.resumed", "room": room_payload(room=room, user_id=user_id, participants=participants, now=now)},
+            )
+        else:
+            _tell_both(room, "room.resumed", participants)
         return room_payload(room=room, user_id=user_id, participants=participants, now=now)
 
 
