@@ -194,12 +194,12 @@ def room_end_for_user(*, user_id: int, reason: str) -> None:
         room_end(room_id=room_id, reason=reason, actor_id=None)
 
 
-def _end_if_overdue_locked(room: Room, now: datetime) -> bool:
+def _end_if_overdue_locked(room: Room, now: datetime) -> str | None:
+    """End the locked room if a deadline passed; returns the end reason, if so."""
     reason = room_overdue(room=room, now=now)
     if reason:
         _end_locked(room, reason=reason, actor_id=None, now=now)
-        return True
-    return False
+    return reason
 
 
 def rooms_finish_overdue(*, user_ids) -> None:
@@ -319,7 +319,11 @@ def room_sweep(*, limit: int = 500) -> dict:
     for room_id, user_id in lost:
         with transaction.atomic():
             room = Room.objects.select_for_update(skip_locked=True).filter(pk=room_id, status__in=Room.LIVE).first()
-            if room is None or _end_if_overdue_locked(room, now):
+            if room is None:
+                continue
+            reason = _end_if_overdue_locked(room, now)
+            if reason:
+                counts["timer_ended" if reason == Room.EndReason.TIMER else "grace_ended"] += 1
                 continue
             still = RoomParticipant.objects.filter(
                 room=room, user_id=user_id, connected=True, lease_expires_at__lt=now
