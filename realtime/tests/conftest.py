@@ -83,7 +83,7 @@ class ConnectionClosed(Exception):
 @pytest.fixture
 def ws_user(make_user, make_session):
     """``await ws_user(name)`` → (user, token), created in a worker thread (ORM is sync-only)."""
-    from asgiref.sync import sync_to_async
+    from channels.db import database_sync_to_async as sync_to_async  # closes its connection after
 
     def _make(name: str | None = None, **kw):
         user = make_user(name, **kw)

@@ -1,7 +1,7 @@
 """Invites, rooms, grace and bookkeeping through the real consumer (WebsocketCommunicator)."""
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async as sync_to_async  # closes its connection after
 
 from config import clock
 from realtime.runtime import local_user_ids, tick

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async as sync_to_async  # closes its connection after
 
 from realtime import broadcast
 from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_BANNED
