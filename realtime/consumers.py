@@ -19,7 +19,7 @@ from config.errors import ApplicationError
 from realtime import calls, runtime
 from realtime import services as rt
 from realtime.groups import room_group, user_group
-from realtime.protocol import CLOSE_AUTH_FAILED, ProtocolError, decode, validate
+from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_SERVER_RESTART, ProtocolError, decode, validate
 from social import services as social
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
     # --- life cycle ------------------------------------------------------------------------
     async def connect(self):
         self.last_seen = clock.monotonic()
+        if runtime.stopping():  # shutting down: the client reconnects to another process
+            await self.close(code=CLOSE_SERVER_RESTART)
+            return
         await self.accept()
         self._auth_task = asyncio.ensure_future(self._auth_deadline())
 
@@ -73,6 +76,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
         if self.room_id:
             await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
+        if getattr(self, "released", False):  # graceful shutdown already released this user
+            return
         try:
             await database_sync_to_async(rt.socket_closed)(user_id=self.user_id, socket_id=self.channel_name)
         except Exception:  # the sweeper's lease expiry covers a failure here

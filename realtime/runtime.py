@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import threading
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from config import clock
-from realtime.protocol import CLOSE_HEARTBEAT_TIMEOUT
+from realtime.protocol import CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SERVER_RESTART
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +90,92 @@ async def run_forever() -> None:
 
 
 def ensure_started() -> None:
-    """Start the background loop once per process (idempotent; call from inside the event loop)."""
+    """Start the background loop once per process (idempotent; call from inside the event loop)
+    and take over SIGTERM for a graceful shutdown."""
     global _task
     if _task is None or _task.done():
-        _task = asyncio.get_running_loop().create_task(run_forever())
+        loop = asyncio.get_running_loop()
+        _task = loop.create_task(run_forever())
+        _install_sigterm(loop)
+
+
+def stopping() -> bool:
+    return _stopping
+
+
+# --- graceful shutdown (SIGTERM) -------------------------------------------------------------
+_previous_sigterm = None
+
+
+def _install_sigterm(loop: asyncio.AbstractEventLoop) -> None:
+    global _previous_sigterm
+    if threading.current_thread() is not threading.main_thread() or _previous_sigterm is not None:
+        return
+    _previous_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        loop.call_soon_threadsafe(lambda: loop.create_task(shutdown()))
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def release_users(*, user_ids: set[int]) -> None:
+    """Sync: this process is going away — its users' rooms go to grace now (peers are told),
+    instead of waiting for their leases to expire."""
+    from realtime import presence
+    from social.services import room_participant_disconnected
+
+    remaining: dict[int, int] = {}
+    for consumer in list(_consumers.values()):
+        if getattr(consumer, "user_id", None):
+            remaining[consumer.user_id] = presence.socket_remove(
+                user_id=consumer.user_id, socket_id=consumer.channel_name
+            )
+    for uid in user_ids:
+        if remaining.get(uid, 0) > 0:
+            continue  # the user has a socket on another process: their room stays connected
+        try:
+            room_participant_disconnected(user_id=uid)
+        except Exception:  # noqa: BLE001 - the lease expiry covers this user
+            logger.exception("release of user %s failed", uid)
+
+
+async def shutdown() -> None:
+    """Stop accepting sockets and renewing leases, put this process's users' rooms into grace,
+    tell every socket to reconnect elsewhere (close 4503), then let the server stop — all within
+    ``SHUTDOWN_GRACE_SECONDS``."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
+    logger.warning("SIGTERM: graceful shutdown of %d sockets", len(_consumers))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(0.5, float(settings.SHUTDOWN_GRACE_SECONDS))
+    if _task is not None:
+        _task.cancel()
+    try:
+        await asyncio.wait_for(
+            database_sync_to_async(release_users)(user_ids=local_user_ids()),
+            timeout=max(0.1, deadline - loop.time() - 0.3),
+        )
+    except Exception:  # noqa: BLE001 - leases expire anyway; keep shutting down
+        logger.exception("graceful release failed")
+    for consumer in list(_consumers.values()):
+        try:
+            consumer.released = True
+            await consumer.send(text_data='{"type":"server.restarting"}')
+            await consumer.close(code=CLOSE_SERVER_RESTART, reason="server restarting")
+        except Exception:  # noqa: BLE001
+            pass
+    # give the close frames a moment to flush, bounded by the deadline
+    await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))
+    _stop_server()
+
+
+def _stop_server() -> None:
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signal.SIGTERM, None)  # Twisted's own handler: reactor.stop()
+    else:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
