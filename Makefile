@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install migrate doctor bench check-deploy clean
+.PHONY: run test install migrate doctor bench check-deploy clean backup purge
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,11 @@ bench: install
 
 clean:
 	rm -rf $(VENV) var/test_db.sqlite3*
+
+# Operations (docs/DEPLOYMENT.md)
+backup: install
+	$(BIN)/python manage.py backup $(BACKUP_ARGS)
+
+purge: install
+	$(BIN)/python manage.py purge $(PURGE_ARGS)
+

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -11,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.serializers import (
+    AccountDeleteInputSerializer,
     AuthResultSerializer,
     CountOutputSerializer,
     DetailOutputSerializer,
@@ -23,6 +25,7 @@ from accounts.serializers import (
     SessionOutputSerializer,
     UploadInputSerializer,
     VerifyEmailInputSerializer,
+    me_payload,
 )
 from config.net import client_ip
 
@@ -131,7 +134,7 @@ class PasswordChangeApi(APIView):
 class MeApi(APIView):
     @extend_schema(responses={200: MeSerializer}, tags=["me"])
     def get(self, request):
-        return Response(MeSerializer(request.user).data)
+        return Response(me_payload(request.user))
 
     @extend_schema(request=ProfileUpdateInputSerializer, responses={200: MeSerializer}, tags=["me"])
     def patch(self, request):
@@ -139,6 +142,25 @@ class MeApi(APIView):
         data.is_valid(raise_exception=True)
         user = services.profile_update(user=request.user, data=data.validated_data)
         return Response(MeSerializer(user).data)
+
+    @extend_schema(request=AccountDeleteInputSerializer, responses={204: None}, tags=["me"])
+    def delete(self, request):
+        data = AccountDeleteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.account_delete(user=request.user, password=data.validated_data["password"], ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeExportApi(APIView):
+    @extend_schema(
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="Everything stored about the caller.")},
+        tags=["me"],
+    )
+    def get(self, request):
+        resp = Response(selectors.user_export(user=request.user))
+        resp["Content-Disposition"] = 'attachment; filename="my-data.json"'
+        resp["Cache-Control"] = "no-store"
+        return resp
 
 
 class _MediaApi(APIView):

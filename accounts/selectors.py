@@ -25,3 +25,53 @@ def user_get_by_public_id(*, public_id) -> User:
     if user is None:
         raise NotFound("No such user.")
     return user
+
+
+# Apps that contribute a section to the data export: each may define
+# ``<app>.selectors.user_export_data(*, user_id) -> dict`` (JSON-serialisable by DRF).
+EXPORT_APPS = ("social", "moderation", "realtime", "invites")
+
+
+def user_export(*, user: User) -> dict:
+    """Everything stored about ``user``, as one JSON-ready document (``GET /api/me/export``)."""
+    import importlib
+
+    from accounts.models import EmailVerification
+
+    doc: dict = {
+        "exported_at": clock.now(),
+        "profile": {
+            "id": user.public_id,
+            "name": user.name,
+            "gender": user.gender,
+            "bio": user.bio,
+            "instagram_handle": user.instagram_handle,
+            "email": user.email,
+            "email_verified_at": user.email_verified_at,
+            "account_type": user.account_type,
+            "paid_status": user.paid_status,
+            "timer_total_seconds": user.timer_total_seconds,
+            "photo": user.photo.name or None,
+            "intro_video": user.intro_video.name or None,
+            "created_at": user.created_at,
+        },
+        "sessions": list(
+            Session.objects.filter(user=user)
+            .order_by("-created_at")
+            .values("id", "device_name", "user_agent", "ip", "created_at", "last_seen_at", "expires_at", "revoked_at")
+        ),
+        "email_verifications": list(
+            EmailVerification.objects.filter(user=user)
+            .order_by("-created_at")
+            .values("email", "purpose", "created_at", "expires_at", "consumed_at")
+        ),
+    }
+    for app in EXPORT_APPS:
+        try:
+            module = importlib.import_module(f"{app}.selectors")
+        except ImportError:
+            continue
+        section = getattr(module, "user_export_data", None)
+        if callable(section):
+            doc[app] = section(user_id=user.pk)
+    return doc

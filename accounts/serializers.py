@@ -7,6 +7,37 @@ class GuestSignupInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=50, trim_whitespace=True)
     gender = serializers.ChoiceField(choices=User.Gender.choices, default=User.Gender.UNSPECIFIED)
     device_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    invite_code = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, default="",
+        help_text="Required when sign-up is invite-only, unless usc_scan_token is given.",
+    )
+    usc_scan_token = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, default="", help_text="From POST /api/usc/scan."
+    )
+    referral_token = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="", help_text="From an intro link."
+    )
+
+
+def me_payload(user: User) -> dict:
+    """``MeSerializer``'s output, built by hand: ``GET /api/me`` is the hottest authenticated
+    path and building a ModelSerializer's fields costs more than the rest of the request.
+    ``MeSerializer`` stays the documented schema; a test keeps the two identical."""
+    return {
+        "id": str(user.public_id),
+        "name": user.name,
+        "gender": user.gender,
+        "bio": user.bio,
+        "instagram_handle": user.instagram_handle,
+        "email": user.email,
+        "email_verified": user.email_verified_at is not None,
+        "account_type": user.account_type,
+        "paid_status": user.paid_status,
+        "timer_total_seconds": user.timer_total_seconds,
+        "photo_url": user.photo.url if user.photo else None,
+        "intro_video_url": user.intro_video.url if user.intro_video else None,
+        "created_at": user.created_at.isoformat().replace("+00:00", "Z") if user.created_at else None,
+    }
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -99,3 +130,10 @@ class DetailOutputSerializer(serializers.Serializer):
 
 class CountOutputSerializer(serializers.Serializer):
     revoked = serializers.IntegerField()
+
+
+class AccountDeleteInputSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        max_length=128, trim_whitespace=False, required=False, allow_blank=True, default="",
+        help_text="Required for permanent accounts.",
+    )

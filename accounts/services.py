@@ -201,13 +201,35 @@ def session_revoke_all(
 # --- sign-up, login ------------------------------------------------------------------------
 @transaction.atomic
 def guest_signup(
-    *, name: str, gender: str, ip: str | None, user_agent: str = "", device_name: str = ""
+    *, name: str, gender: str, ip: str | None, user_agent: str = "", device_name: str = "",
+    invite_code: str = "", usc_scan_token: str = "", referral_token: str = "",
 ) -> tuple[User, str]:
-    """Create a guest account and its first session."""
+    """Create a guest account and its first session.
+
+    Gating (``OPEN_SIGNUP`` off): an invite code or a USC card scan is required.  An invite code
+    is redeemed race-safely in this transaction (the user becomes paid status ``invited``); a card
+    scan binds the card to the new account; a referral token introduces the user to its target.
+    Any failure rolls all of it back, the code's use included.
+    """
+    from invites import services as invite_services
+
     ratelimit.check(f"signup:ip:{ip}", limit=30, window=3600, message="Too many sign-ups from this network.")
-    user = User.objects.create_user(name=name.strip(), gender=gender)
+    card = invite_services.usc_scan_token_read(token=usc_scan_token) if usc_scan_token else None
+    if not settings.OPEN_SIGNUP and not invite_code and card is None:
+        from invites.errors import InviteRequired
+
+        raise InviteRequired(fields={"invite_code": [InviteRequired.message]})
+    invite = invite_services.invite_code_reserve(code=invite_code) if invite_code else None
+    paid_status = User.PaidStatus.INVITED if invite is not None else User.PaidStatus.UNPAID
+    user = User.objects.create_user(name=name.strip(), gender=gender, paid_status=paid_status)
     _, token = session_create(user=user, ip=ip, user_agent=user_agent, device_name=device_name)
     audit_record(actor=user, action="account.signup_guest", target=user, ip=ip)
+    if invite is not None:
+        invite_services.invite_redemption_record(invite=invite, user=user, ip=ip)
+    if card is not None:
+        invite_services.usc_card_register(user=user, card=card, ip=ip, user_agent=user_agent)
+    if referral_token:
+        invite_services.referral_accept(token=referral_token, user=user, ip=ip)
     return user, token
 
 
@@ -260,6 +282,7 @@ def make_permanent_request(*, user: User, email: str, password: str, ip: str | N
     email = email_normalize(email)
     if user.account_type == User.AccountType.PERMANENT:
         raise errors.AlreadyPermanent()
+    _require_student_email_for_card_accounts(user=user, email=email)
     ratelimit.check(f"mkperm:user:{user.pk}", limit=5, window=3600, message="Too many codes requested; try later.")
     if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
         raise errors.EmailTaken(fields={"email": ["That email address is already in use."]})
@@ -279,6 +302,17 @@ def make_permanent_request(*, user: User, email: str, password: str, ip: str | N
         audit_record(actor=user, action="account.make_permanent_requested", target=user, after={"email": email}, ip=ip)
         transaction.on_commit(lambda: _send_code(email, code))
     return verification
+
+
+def _require_student_email_for_card_accounts(*, user: User, email: str) -> None:
+    """Accounts registered with a USC card become permanent only with a student-domain email."""
+    from invites import selectors as invite_selectors
+    from invites import services as invite_services
+    from invites.errors import StudentEmailRequired
+
+    if invite_selectors.usc_card_registered(user_id=user.pk) and not invite_services.usc_email_allowed(email):
+        message = f"Accounts registered with a USC card need an @{settings.USC_EMAIL_DOMAIN} email address."
+        raise StudentEmailRequired(message, fields={"email": [message]})
 
 
 def _send_code(email: str, code: str) -> None:
@@ -426,3 +460,55 @@ def user_timer_add(*, user_id: int, seconds: int) -> None:
         return
     User.objects.filter(pk=user_id).update(timer_total_seconds=F("timer_total_seconds") + int(seconds))
     user_cache_bust(user_id=user_id)
+
+
+# --- account deletion (anonymisation) ------------------------------------------------------
+DELETED_NAME = "Deleted user"
+
+
+def account_delete(*, user: User, password: str = "", ip: str | None = None) -> None:
+    """Anonymise the account: personal data goes, the row (and with it moderation records,
+    audit rows, reports, bans, card registration and invite history) stays.
+
+    Permanent accounts confirm with their password.  Every session is revoked; the user's own
+    invite code and intro links stop working; a live room is ended after commit.
+    """
+    from invites import services as invite_services
+    from moderation import selectors as moderation_selectors
+    from social import services as social_services
+
+    if user.has_usable_password() and not user.check_password(password or ""):
+        raise errors.InvalidCredentials("Enter your password to delete your account.")
+    old_files = [f.name for f in (user.photo, user.intro_video) if f]
+    # A banned account keeps its email so the ban keeps holding that address (no fresh sign-up
+    # with it); everyone else's email is erased and free to use again.
+    keep_email = moderation_selectors.user_ban_active(user_id=user.pk) is not None
+    with transaction.atomic():
+        user_id = user.pk
+        User.objects.filter(pk=user_id).update(
+            name=DELETED_NAME,
+            gender=User.Gender.UNSPECIFIED,
+            bio="",
+            instagram_handle="",
+            email=user.email if keep_email else None,
+            email_verified_at=user.email_verified_at if keep_email else None,
+            photo="",
+            intro_video="",
+            password=make_password(None),
+            is_active=False,
+            deleted_at=clock.now(),
+        )
+        EmailVerification.objects.filter(user_id=user_id).delete()
+        session_revoke_all(user=user, actor=user, ip=ip, action="account.delete_sessions")
+        # Keep ip (moderation may need it); drop what only described the person's devices.
+        Session.objects.filter(user_id=user_id).update(user_agent="", device_name="")
+        invite_services.user_invites_retire(user=user)
+        audit_record(
+            actor=user, action="account.delete", target_type="accounts.user", target_id=user_id,
+            target_label=f"{DELETED_NAME} #{user_id}", ip=ip,
+        )
+        user_cache_bust(user_id=user_id)
+        for name in old_files:
+            transaction.on_commit(lambda name=name: default_storage.delete(name))
+        transaction.on_commit(lambda: social_services.room_end_for_user(user_id=user_id, reason="account_deleted"))
+    user.refresh_from_db()

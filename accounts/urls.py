@@ -13,6 +13,7 @@ urlpatterns = [
     path("auth/verify-email", apis.VerifyEmailApi.as_view(), name="auth-verify-email"),
     path("auth/password", apis.PasswordChangeApi.as_view(), name="auth-password"),
     path("me", apis.MeApi.as_view(), name="me"),
+    path("me/export", apis.MeExportApi.as_view(), name="me-export"),
     path("me/photo", apis.MePhotoApi.as_view(), name="me-photo"),
     path("me/video", apis.MeVideoApi.as_view(), name="me-video"),
 ]

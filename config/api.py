@@ -67,6 +67,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DjangoPermissionDenied):
         return Response(error_body("permission_denied", "You may not do that."), status=403)
     if isinstance(exc, (OperationalError, InterfaceError)) or _is_pool_timeout(exc):
+        from config import metrics
+
+        metrics.inc("db_unavailable_total")
         logger.warning("database unavailable: %s", exc.__class__.__name__)
         return Response(
             error_body("unavailable", "The database is temporarily unavailable; retry shortly."),
@@ -94,11 +97,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 def _is_pool_timeout(exc: Exception) -> bool:
-    try:
-        from psycopg_pool import PoolTimeout
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, PoolTimeout)
+    from config.resilience import is_database_unavailable
+
+    return is_database_unavailable(exc)
 
 
 # Django-level handlers, for errors raised outside DRF views (unknown URLs, CSRF, ...).
@@ -115,4 +116,12 @@ def json_404(request, exception=None):
 
 
 def json_500(request):
+    # Raised inside middleware (sessions, auth) while the database is down: a 503, not a 500.
+    import sys
+
+    from config.resilience import is_database_unavailable, unavailable_response
+
+    current = sys.exc_info()[1]
+    if is_database_unavailable(current):
+        return unavailable_response(current)
     return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)

@@ -7,3 +7,8 @@ class CoreConfig(AppConfig):
     name = "config"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from config import observability
+
+        observability.connect_signals()

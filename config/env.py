@@ -183,5 +183,23 @@ def load() -> Env:
             "INVITE_RATE_SENDER_PER_MINUTE": _int("INVITE_RATE_SENDER_PER_MINUTE", 10),
             "INVITE_RATE_RECEIVER_PER_MINUTE": _int("INVITE_RATE_RECEIVER_PER_MINUTE", 20),
             "QUEUE_PAGE_SIZE": _int("QUEUE_PAGE_SIZE", 50),
+            # invites (growth and verification)
+            "INVITE_CODE_LENGTH": _int("INVITE_CODE_LENGTH", 12),
+            "INVITE_UNLOCK_CALLS": _int("INVITE_UNLOCK_CALLS", 4),
+            "INVITE_EARNED_USES": _int("INVITE_EARNED_USES", 4),
+            "USC_CARD_ID_PATTERN": _str("USC_CARD_ID_PATTERN", r"(?<!\d)(\d{10})(?!\d)"),
+            "USC_CARD_HASH_KEY": _str("USC_CARD_HASH_KEY", ""),
+            "USC_SCAN_MAX_FAILURES": _int("USC_SCAN_MAX_FAILURES", 10),
+            "USC_SCAN_WINDOW_SECONDS": _int("USC_SCAN_WINDOW_SECONDS", 3600),
+            "USC_SCAN_TOKEN_TTL_SECONDS": _int("USC_SCAN_TOKEN_TTL_SECONDS", 900),
+            "USC_EMAIL_DOMAIN": _str("USC_EMAIL_DOMAIN", "usc.edu").strip().lower().lstrip("@"),
+            # ops: retention (days) and purge batch size
+            "PURGE_BATCH_SIZE": _int("PURGE_BATCH_SIZE", 1000),
+            "PURGE_SESSIONS_EXPIRED_DAYS": _float("PURGE_SESSIONS_EXPIRED_DAYS", 7.0),
+            "PURGE_SESSIONS_REVOKED_DAYS": _float("PURGE_SESSIONS_REVOKED_DAYS", 30.0),
+            "PURGE_EMAIL_VERIFICATIONS_DAYS": _float("PURGE_EMAIL_VERIFICATIONS_DAYS", 7.0),
+            "PURGE_ADMIN_SESSIONS_DAYS": _float("PURGE_ADMIN_SESSIONS_DAYS", 0.0),
+            "PURGE_SCAN_ATTEMPTS_DAYS": _float("PURGE_SCAN_ATTEMPTS_DAYS", 30.0),
+            "PURGE_READ_NOTIFICATIONS_DAYS": _float("PURGE_READ_NOTIFICATIONS_DAYS", 30.0),
         },
     )

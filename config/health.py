@@ -67,4 +67,7 @@ def readyz(request):
     c_ok, checks["cache"] = cache_ok()
     m_ok, checks["migrations"] = migrations_ok() if db_ok else (False, "database down")
     ready = db_ok and c_ok and m_ok
-    return JsonResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503)
+    resp = JsonResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503)
+    if not ready:
+        resp["Retry-After"] = "5"
+    return resp

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.observability.MetricsMiddleware",  # ops: outermost, sees every final status
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -57,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.resilience.DatabaseUnavailableMiddleware",  # ops: DB down in a plain view -> 503
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -257,6 +259,19 @@ INVITE_RATE_SENDER_PER_MINUTE = X["INVITE_RATE_SENDER_PER_MINUTE"]
 INVITE_RATE_RECEIVER_PER_MINUTE = X["INVITE_RATE_RECEIVER_PER_MINUTE"]
 QUEUE_PAGE_SIZE = X["QUEUE_PAGE_SIZE"]
 
+# --- invites: codes, earned invites, referral intros, USC card registration -------------------
+INVITE_CODE_LENGTH = X["INVITE_CODE_LENGTH"]
+INVITE_UNLOCK_CALLS = X["INVITE_UNLOCK_CALLS"]  # completed calls before a user's own code unlocks
+INVITE_EARNED_USES = X["INVITE_EARNED_USES"]  # uses of that earned code
+USC_CARD_ID_PATTERN = X["USC_CARD_ID_PATTERN"]  # regex; group 1 (or the whole match) is the student ID
+# Keyed hash of student IDs.  Set it explicitly in production: rotating SECRET_KEY must not make
+# every registered card unfindable (and free to register again).
+USC_CARD_HASH_KEY = X["USC_CARD_HASH_KEY"] or SECRET_KEY
+USC_SCAN_MAX_FAILURES = X["USC_SCAN_MAX_FAILURES"]  # per ip and per device, within the window
+USC_SCAN_WINDOW_SECONDS = X["USC_SCAN_WINDOW_SECONDS"]
+USC_SCAN_TOKEN_TTL_SECONDS = X["USC_SCAN_TOKEN_TTL_SECONDS"]
+USC_EMAIL_DOMAIN = X["USC_EMAIL_DOMAIN"]  # card accounts become permanent only with an email here
+
 # --- Security --------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -294,3 +309,17 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Operations (config: backup/restore/purge/metrics) -----------------------------------------
+# Retention (days) read by the purgers registered in <app>/purgers.py; see config/purge.py.
+PURGE_BATCH_SIZE = X["PURGE_BATCH_SIZE"]
+PURGE_SESSIONS_EXPIRED_DAYS = X["PURGE_SESSIONS_EXPIRED_DAYS"]
+PURGE_SESSIONS_REVOKED_DAYS = X["PURGE_SESSIONS_REVOKED_DAYS"]
+PURGE_EMAIL_VERIFICATIONS_DAYS = X["PURGE_EMAIL_VERIFICATIONS_DAYS"]
+PURGE_ADMIN_SESSIONS_DAYS = X["PURGE_ADMIN_SESSIONS_DAYS"]
+PURGE_SCAN_ATTEMPTS_DAYS = X["PURGE_SCAN_ATTEMPTS_DAYS"]
+PURGE_READ_NOTIFICATIONS_DAYS = X["PURGE_READ_NOTIFICATIONS_DAYS"]
+LOGGING["loggers"]["config.slow_query"] = {"level": "WARNING"}
+if PRODUCTION:
+    # Prometheus scrapes each process directly over HTTP on the internal network.
+    SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]

@@ -69,8 +69,8 @@ def test_unknown_url_and_wrong_method_are_json(api, auth_api):
     resp = api.get("/api/nope")
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
     client = auth_api()
-    resp = client.delete("/api/me")
-    assert resp.status_code in (405, 403)  # DELETE /api/me arrives with the account-deletion issue
+    resp = client.put("/api/me", {}, format="json")
+    assert resp.status_code == 405 and resp.json()["error"]["code"] == "method_not_allowed"
     assert "error" in resp.json()
 
 
@@ -192,3 +192,10 @@ def test_password_change_signs_out_other_sessions(auth_api, make_user, make_sess
     assert b.get("/api/me").status_code == 401
     resp = a.post("/api/auth/password", {"current_password": "wrong", "new_password": "new password 789"}, format="json")
     assert resp.status_code == 400
+
+
+def test_me_payload_matches_documented_serializer(make_user):
+    from accounts.serializers import MeSerializer, me_payload
+
+    user = make_user(name="Same", bio="b", email="s@example.com")
+    assert me_payload(user) == dict(MeSerializer(user).data)

@@ -238,3 +238,27 @@ async def test_ban_ends_the_room_via_contract(ws_user, clients):
     a, b, ca, cb, room_id = await start_room(ws_user, clients)
     await sync_to_async(room_end_for_user)(user_id=a.pk, reason="ban")
     assert (await cb.expect("room.ended"))["reason"] == "ban"
+
+
+async def test_receiver_rate_limit_and_banned_target(ws_user, clients, settings, monkeypatch):
+    settings.INVITE_RATE_RECEIVER_PER_MINUTE = 1
+    a, b, ca, cb = await pair(ws_user, clients)
+    c_user, tc = await ws_user("Cy")
+    cc = clients(tc)
+    await cc.open()
+    await ca.send({"type": "invite.send", "to": str(b.public_id), "mode": "video", "seconds": 60})
+    iid = (await ca.expect("invite.sent"))["invite"]["id"]
+    await ca.send({"type": "invite.cancel", "invite_id": iid})
+    await ca.expect("invite.cancelled")
+    await cc.send({"type": "invite.send", "to": str(b.public_id), "mode": "video", "seconds": 60})
+    assert (await cc.expect("error"))["code"] == "rate_limited"  # B got its one invite this minute
+
+    import moderation.selectors
+
+    monkeypatch.setattr(
+        moderation.selectors, "user_ban_active", lambda *, user_id: {"until": None, "reason": "x"} if user_id == a.pk else None
+    )
+    await cc.send({"type": "invite.send", "to": str(a.public_id), "mode": "video", "seconds": 60})
+    assert (await cc.expect("error"))["code"] == "not_available"  # a banned target is not available
+    await ca.send({"type": "invite.send", "to": str(c_user.public_id), "mode": "video", "seconds": 60})
+    assert (await ca.expect("error"))["code"] == "banned"

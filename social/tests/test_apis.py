@@ -73,11 +73,11 @@ def test_queue_query_count_does_not_grow_with_the_queue(auth_api, make_user, dja
     services.block_create(user=me.user, other=make_user("B"))
     make_available(*[make_user(f"U{i}") for i in range(5)])
     me.get("/api/queue")  # warm the session cache
-    # session (cached) + blocks + cooldowns + in-call + users page
-    with django_assert_num_queries(4):
+    # session (cached: 0) + referral priority (invites) + blocks + cooldowns + in-call + users page
+    with django_assert_num_queries(5):
         assert len(me.get("/api/queue").json()["results"]) == 5
     make_available(*[make_user(f"V{i}") for i in range(40)])
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         assert len(me.get("/api/queue").json()["results"]) == 45
 
 

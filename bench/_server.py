@@ -1,0 +1,63 @@
+"""Start a throwaway Daphne for benchmarks (own VAR_DIR, migrated), stop it afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BenchServer:
+    def __init__(self, env: dict | None = None):
+        self.tmp = tempfile.mkdtemp(prefix="bench-")
+        self.port = free_port()
+        self.env = dict(os.environ, VAR_DIR=self.tmp, DJANGO_ENV="development", DEBUG="0", LOG_LEVEL="WARNING")
+        self.env.update(env or {})
+        self.proc = None
+
+    def __enter__(self):
+        subprocess.run([BIN / "python", "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+        self.proc = subprocess.Popen(
+            [BIN / "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url("/readyz"), timeout=1)
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("bench server did not start")
+
+    def __exit__(self, *exc):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def post(self, path: str, body: dict, token: str | None = None) -> dict:
+        req = urllib.request.Request(self.url(path), data=json.dumps(body).encode(), method="POST")
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())

@@ -1,0 +1,162 @@
+"""backup / restore against the database the suite runs on (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from accounts.models import Session, User
+from accounts.services import session_authenticate
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def media_root(tmp_path, settings):
+    root = tmp_path / "media"
+    (root / "photos").mkdir(parents=True)
+    settings.MEDIA_ROOT = str(root)
+    return root
+
+
+def _backup(tmp_path, *extra) -> Path:
+    out = io.StringIO()
+    call_command("backup", "--output", str(tmp_path / "backups"), *extra, stdout=out)
+    line = out.getvalue().strip().splitlines()[0]
+    assert line.startswith("backup written: ")
+    return Path(line.split("backup written: ")[1].split(" (")[0])
+
+
+def test_backup_change_restore_brings_original_rows_back(tmp_path, media_root, make_user, make_session):
+    alice = make_user("alice", bio="original bio")
+    bob = make_user("bob")
+    _, token = make_session(alice)
+    (media_root / "photos" / "a.jpg").write_bytes(b"jpeg-bytes")
+    before_ids = sorted(User.objects.values_list("id", flat=True))
+
+    path = _backup(tmp_path)
+    assert path.parent == tmp_path / "backups" and path.name.startswith("backup-")
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest["engine"] == connection.vendor
+    assert "media/photos/a.jpg" in names
+    assert any(m.startswith("accounts.") for m in manifest["migrations"])
+
+    # Change everything the backup holds.
+    User.objects.filter(pk=alice.pk).update(bio="changed")
+    bob.delete()
+    make_user("mallory")
+    Session.objects.all().delete()
+    (media_root / "photos" / "a.jpg").unlink()
+    (media_root / "photos" / "new.jpg").write_bytes(b"other")
+
+    with pytest.raises(CommandError, match="not empty"):
+        call_command("restore", str(path), stdout=io.StringIO())
+
+    out = io.StringIO()
+    call_command("restore", str(path), "--force", stdout=out, stderr=io.StringIO())
+    assert "migrations: up to date" in out.getvalue()
+
+    assert sorted(User.objects.values_list("id", flat=True)) == before_ids
+    assert User.objects.get(pk=alice.pk).bio == "original bio"
+    assert User.objects.filter(name="bob").exists()
+    assert not User.objects.filter(name="mallory").exists()
+    resolved = session_authenticate(token=token)
+    assert resolved is not None and resolved[0].pk == alice.pk
+    assert (media_root / "photos" / "a.jpg").read_bytes() == b"jpeg-bytes"
+    assert not (media_root / "photos" / "new.jpg").exists()
+    # Sequences came back too: a new row doesn't collide with restored ones.
+    assert make_user("carol").pk not in before_ids
+
+
+def test_restore_into_empty_database_needs_no_force(tmp_path, media_root, make_user):
+    make_user("dora")
+    path = _backup(tmp_path)
+    User.objects.all().delete()
+    call_command("restore", str(path), stdout=io.StringIO())
+    assert User.objects.filter(name="dora").exists()
+
+
+def test_keep_rotates_old_backups(tmp_path, media_root, make_user):
+    make_user()
+    first = _backup(tmp_path)
+    second = _backup(tmp_path)
+    third = _backup(tmp_path, "--keep", "2")
+    remaining = sorted((tmp_path / "backups").glob("backup-*.tar.gz"))
+    assert remaining == sorted([second, third])
+    assert not first.exists()
+
+
+def test_restore_rejects_garbage_file(tmp_path, media_root):
+    bad = tmp_path / "nope.tar.gz"
+    bad.write_bytes(b"not a tar")
+    with pytest.raises(CommandError, match="not a readable backup"):
+        call_command("restore", str(bad), stdout=io.StringIO())
+
+
+@pytest.mark.slow
+def test_backup_is_consistent_while_a_server_writes(tmp_path, media_root, daphne_factory):
+    """A Daphne process keeps signing guests up while `backup` runs in another process: the
+    backup is a valid database holding a prefix of the sign-ups, and restores."""
+    import sqlite3
+    import subprocess
+    import threading
+
+    from config.tests.conftest import manage
+    from tests.servers import test_database_url
+
+    server = daphne_factory()
+    stop = threading.Event()
+    created: list[int] = []
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            status, _ = server.request("POST", "/api/auth/guest", body={"name": f"w{i}", "gender": "unspecified"})
+            if status == 201:
+                created.append(i)
+            i += 1
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        deadline = 200
+        while len(created) < 5 and deadline:  # some writes are committed before the backup starts
+            stop.wait(0.05)
+            deadline -= 1
+        proc = manage(
+            "backup", "--output", str(tmp_path / "live"),
+            env={"DATABASE_URL": test_database_url(), "MEDIA_ROOT": str(media_root), "REDIS_URL": None},
+        )
+        during = len(created)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert during >= 5
+    path = Path(proc.stdout.split("backup written: ")[1].split(" (")[0])
+    with tarfile.open(path) as tar:
+        tar.extractall(tmp_path / "x")
+    if connection.vendor == "sqlite":
+        db = sqlite3.connect(tmp_path / "x" / "db.sqlite3")
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        backed_up = db.execute("SELECT count(*) FROM accounts_user WHERE name LIKE 'w%'").fetchone()[0]
+        db.close()
+    else:
+        listing = subprocess.run(["pg_restore", "--list", str(tmp_path / "x" / "db.dump")], capture_output=True, text=True)
+        assert listing.returncode == 0 and "TABLE DATA public accounts_user" in listing.stdout
+        backed_up = None
+    if backed_up is not None:
+        assert 5 <= backed_up <= len(created)
+    # And it restores over the live data.
+    call_command("restore", str(path), "--force", stdout=io.StringIO(), stderr=io.StringIO())
+    restored = User.objects.filter(name__startswith="w").count()
+    assert 5 <= restored <= len(created)
