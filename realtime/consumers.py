@@ -14,7 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import connections
 
-from config import clock
+from config import clock, metrics
 from config.errors import ApplicationError
 from realtime import calls, runtime
 from realtime import services as rt
@@ -60,6 +60,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_SERVER_RESTART)
             return
         await self.accept()
+        metrics.inc("ws_connects_total")
+        metrics.gauge_add("ws_connections", 1)
+        self._counted = True
         self._auth_task = asyncio.ensure_future(self._auth_deadline())
 
     async def _auth_deadline(self):
@@ -70,6 +73,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self._auth_task is not None:
             self._auth_task.cancel()
+        if getattr(self, "_counted", False):
+            self._counted = False
+            metrics.gauge_add("ws_connections", -1)
         if self.user_id is None:
             return
         runtime.unregister(self)

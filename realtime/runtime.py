@@ -18,11 +18,12 @@ import logging
 import os
 import signal
 import threading
+import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from config import clock
+from config import clock, metrics
 from realtime.protocol import CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SERVER_RESTART
 
 logger = logging.getLogger(__name__)
@@ -49,12 +50,16 @@ def tick(*, user_ids: set[int], renew: bool) -> dict:
     from realtime.calls import invites_expire
     from social.services import room_leases_renew, room_participant_connected, room_sweep
 
+    started = time.monotonic()
     result: dict = {}
     if renew and user_ids:
         for uid in room_leases_renew(user_ids=user_ids):
             room_participant_connected(user_id=uid)
     result.update(room_sweep())
     result["invites_expired"] = invites_expire()
+    metrics.inc("sweeper_runs_total")
+    metrics.observe("sweeper_duration_seconds", time.monotonic() - started)
+    metrics.gauge_set("sweeper_last_run_timestamp_seconds", time.time())
     return result
 
 

@@ -28,6 +28,7 @@ class Room(models.Model):
         USER = "user", "A participant ended it"
         DISCONNECT = "disconnect", "Disconnected past the grace period"
         BAN = "ban", "A participant was banned"
+        ACCOUNT_DELETED = "account_deleted", "A participant deleted their account"
 
     LIVE = (Status.ACTIVE, Status.GRACE)
 

@@ -144,3 +144,38 @@ def queue_list_for_user(
     }
     page = [{"user": users[uid], "cooldown_until": cooldowns.get(uid)} for uid in page_ids if uid in users]
     return total, page
+
+
+def user_export_data(*, user_id: int) -> dict:
+    """This app's part of ``GET /api/me/export`` (data about ``user_id`` only)."""
+    now = clock.now()
+    return {
+        "call_history": [
+            {
+                "partner_id": str(h.partner.public_id),
+                "partner_name": h.partner.name,
+                "mode": h.mode,
+                "started_at": h.started_at,
+                "ended_at": h.ended_at,
+                "duration_seconds": h.duration_seconds,
+                "end_reason": h.end_reason,
+            }
+            for h in history_for_user(user_id=user_id).order_by("-created_at", "-id")
+        ],
+        "cooldowns": [
+            {"with_user_id": str((c.user_high if c.user_low_id == user_id else c.user_low).public_id), "until": c.until}
+            for c in cooldowns_for_user(user_id=user_id)
+        ],
+        "blocks": [
+            {"user_id": str(b.blocked.public_id), "created_at": b.created_at} for b in blocks_for_user(user_id=user_id)
+        ],
+        "completed_calls": completed_calls_count(user_id=user_id),
+        "live_room": next(
+            (
+                {"room_id": str(p.room_id), "mode": p.room.mode, "started_at": p.room.started_at, "ends_at": p.room.ends_at}
+                for p in RoomParticipant.objects.select_related("room").filter(user_id=user_id, live=True)
+                if p.room.ends_at > now
+            ),
+            None,
+        ),
+    }

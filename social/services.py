@@ -152,7 +152,7 @@ def _end_locked(room: Room, *, reason: str, actor_id: int | None, now: datetime)
         )
     for uid in (a, b):
         user_timer_add(user_id=uid, seconds=duration)
-    if reason in (Room.EndReason.BAN,):
+    if reason in (Room.EndReason.BAN, Room.EndReason.ACCOUNT_DELETED):
         audit_record(actor=None, action="room.end", target=room, after={"reason": reason})
     for p in participants:
         p.live = False

@@ -141,3 +141,17 @@ async def test_silent_socket_is_closed_by_the_process_loop(ws_user, clients, set
     clock.advance(61)
     await runtime._close_silent()
     assert await c.expect_close() == CLOSE_HEARTBEAT_TIMEOUT
+
+
+async def test_connection_metrics(ws_user, clients):
+    from config import metrics
+
+    before = metrics.value("ws_connections")
+    connects = metrics.value("ws_connects_total")
+    _, token = await ws_user()
+    c = clients(token)
+    await c.open()
+    assert metrics.value("ws_connections") == before + 1
+    assert metrics.value("ws_connects_total") == connects + 1
+    await c.close()
+    assert metrics.value("ws_connections") == before

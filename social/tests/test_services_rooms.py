@@ -181,3 +181,30 @@ def test_concurrent_user_end_and_sweeper_end_once(two):
     assert SessionCompletion.objects.filter(room=room).count() == 2
     a.refresh_from_db()
     assert a.timer_total_seconds == 60
+
+
+@pytest.mark.django_db
+def test_export_section_and_account_deleted_reason(two):
+    a, b = two
+    services.block_create(user=a, other=b)
+    room = services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=120)
+    clock.advance(40)
+    services.room_end_for_user(user_id=b.pk, reason="account_deleted")
+    data = selectors.user_export_data(user_id=a.pk)
+    assert [h["partner_name"] for h in data["call_history"]] == ["B"]
+    assert data["call_history"][0]["end_reason"] == "account_deleted"
+    assert data["cooldowns"][0]["with_user_id"] == str(b.public_id)
+    assert data["blocks"][0]["user_id"] == str(b.public_id)
+    assert data["completed_calls"] == 1 and data["live_room"] is None
+    room.refresh_from_db()
+    assert room.end_reason == "account_deleted"
+
+
+@pytest.mark.django_db
+def test_metrics_live_rooms_gauge(two, client):
+    from config import metrics
+
+    a, b = two
+    services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=120)
+    lines = metrics.render().splitlines()
+    assert "live_rooms 1" in lines and "# TYPE online_users gauge" in lines
