@@ -134,6 +134,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self.close(code=result.close_code, reason=result.reason)
             return
         self.user, self.user_id = result.user, result.user.pk
+        self._token = token  # re-checked on every heartbeat (revocation closes the socket)
         if self._auth_task is not None:
             self._auth_task.cancel()
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
@@ -145,9 +146,12 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     # --- handlers: one per inbound type ----------------------------------------------------------
     async def on_heartbeat(self):
-        await database_sync_to_async(rt.socket_heartbeat)(
-            user_id=self.user_id, socket_id=self.channel_name, available=self.available
+        valid = await database_sync_to_async(rt.socket_heartbeat)(
+            user_id=self.user_id, socket_id=self.channel_name, available=self.available, token=self._token
         )
+        if not valid:  # the session was revoked (e.g. "log out everywhere") or expired
+            await self.close(code=CLOSE_AUTH_FAILED, reason="session revoked")
+            return None
         return {"type": "heartbeat.ack", "server_time": clock.now().isoformat()}
 
     async def on_presence_set(self, available: bool):

@@ -57,8 +57,15 @@ def socket_closed(*, user_id: int, socket_id: str) -> None:
         services.room_participant_disconnected(user_id=user_id)
 
 
-def socket_heartbeat(*, user_id: int, socket_id: str, available: bool) -> None:
+def socket_heartbeat(*, user_id: int, socket_id: str, available: bool, token: str | None = None) -> bool:
+    """Refresh the socket's presence.  With ``token``: False when the session was revoked or
+    expired meanwhile (a cache hit costs no query), so the consumer closes the socket (4401)."""
+    if token is not None:
+        result = session_authenticate(token=token)
+        if result is None or result[0].pk != user_id:
+            return False
     presence.socket_touch(user_id=user_id, socket_id=socket_id, available=available)
+    return True
 
 
 def presence_state(*, user_id: int) -> str:

@@ -114,3 +114,25 @@ def test_scale_out_kill_one_process_reconnect_to_the_other(daphne_factory, setti
     assert CallHistory.objects.filter(room_id=room_id).count() == 2
     for c in (a2, b):
         c.close()
+
+
+def test_real_server_malformed_and_oversized_frames_keep_the_socket(daphne_factory):
+    server = daphne_factory(env=FAST)
+    token, _ = signup(server, "Frames")
+    c = WsClient(server, token)
+    c.auth()
+    for frame, code in (("{nope", "bad_json"), ('{"type": "x"}', "unknown_type"), ('{"type": "heartbeat", "p": "' + "x" * 70_000 + '"}', "too_large")):
+        c.conn.send(frame)
+        assert c.expect("error")["code"] == code
+    c.conn.send(b"\x00" * 10)
+    assert c.expect("error")["code"] == "bad_frame"
+    c.send({"type": "heartbeat"})
+    assert c.expect("heartbeat.ack")
+    c.close()
+    # a socket from a foreign origin is refused at the handshake
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with pytest.raises(InvalidStatus):
+        with connect(server.ws_url, origin="http://evil.example", proxy=None):
+            pass
