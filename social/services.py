@@ -252,13 +252,19 @@ def room_participant_connected(*, user_id: int) -> dict | None:
         return room_payload(room=room, user_id=user_id, participants=participants, now=now)
 
 
-def _disconnect_locked(room: Room, user_id: int, now: datetime) -> None:
-    RoomParticipant.objects.filter(room=room, user_id=user_id).update(connected=False, disconnected_at=now)
+def _disconnect_locked(room: Room, user_id: int, now: datetime, *, last_seen: datetime | None = None) -> None:
+    """Mark the participant gone; an active room enters grace with deadline now + grace.
+
+    ``last_seen`` (a dead process's last lease renewal) is when the call really stopped: the
+    grace window still starts now (the user gets the full window after a restart), but the
+    call's duration is counted up to ``last_seen``."""
+    since = min(now, last_seen) if last_seen else now
+    RoomParticipant.objects.filter(room=room, user_id=user_id).update(connected=False, disconnected_at=since)
     if room.status == Room.Status.ACTIVE:
         Room.objects.filter(pk=room.pk).update(
-            status=Room.Status.GRACE, grace_started_at=now, grace_deadline=now + _grace()
+            status=Room.Status.GRACE, grace_started_at=since, grace_deadline=now + _grace()
         )
-        room.status, room.grace_started_at, room.grace_deadline = Room.Status.GRACE, now, now + _grace()
+        room.status, room.grace_started_at, room.grace_deadline = Room.Status.GRACE, since, now + _grace()
     participants = _participants(room)
     for p in participants:
         if p.user_id != user_id:
@@ -325,11 +331,13 @@ def room_sweep(*, limit: int = 500) -> dict:
             if reason:
                 counts["timer_ended" if reason == Room.EndReason.TIMER else "grace_ended"] += 1
                 continue
-            still = RoomParticipant.objects.filter(
-                room=room, user_id=user_id, connected=True, lease_expires_at__lt=now
-            ).exists()
-            if still:
-                _disconnect_locked(room, user_id, now)
+            lease_end = (
+                RoomParticipant.objects.filter(room=room, user_id=user_id, connected=True, lease_expires_at__lt=now)
+                .values_list("lease_expires_at", flat=True)
+                .first()
+            )
+            if lease_end is not None:
+                _disconnect_locked(room, user_id, now, last_seen=lease_end - _lease())
                 counts["lease_expired"] += 1
     overdue = list(
         Room.objects.filter(

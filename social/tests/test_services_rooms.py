@@ -89,6 +89,9 @@ def test_lease_expiry_puts_room_in_grace_from_the_sweep_then_ends_it(two, settin
     room.refresh_from_db()
     assert room.status == "ended" and room.end_reason == "disconnect"
     assert CallHistory.objects.filter(room=room).count() == 2
+    # the call is counted up to the dead process's last lease renewal (its start, here), not
+    # through the downtime
+    assert {h.duration_seconds for h in CallHistory.objects.filter(room=room)} == {0}
 
 
 @pytest.mark.django_db
