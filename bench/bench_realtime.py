@@ -1,7 +1,7 @@
 """Realtime benchmark: N pairs on one Daphne process doing invite → accept → M relayed messages,
 side by side with a bare Channels relay (``bench/relay_asgi.py``) on the same machine and layer.
 
-    .venv/bin/python bench/bench_realtime.py [--pairs 50] [--messages 100]
+    .venv/bin/python bench/bench_realtime.py [--pairs 50] [--messages 100] [--sequential]
 
 Reports invite-to-room latency (``invite.send`` by A → ``room.started`` at A, which includes B's
 ``invite.received`` and ``invite.accept`` and the room transaction) p50/p99, and relayed
@@ -86,7 +86,7 @@ async def _ping_pong(a, b, m: int) -> None:
         await _expect(receiver, "room.relay")
 
 
-async def run_core(url: str, tokens: list[tuple[str, str, str]], m: int) -> tuple[list[float], float]:
+async def run_core(url: str, tokens: list[tuple[str, str, str]], m: int, sequential: bool = False) -> tuple[list[float], float]:
     socks = []
     for ta, tb, idb in tokens:
         a, b = await _open(url), await _open(url)
@@ -107,7 +107,10 @@ async def run_core(url: str, tokens: list[tuple[str, str, str]], m: int) -> tupl
         await _expect(b, "room.started")
         return t1 - t0
 
-    latencies = await asyncio.gather(*(invite(*s) for s in socks))
+    if sequential:  # one invite at a time: the uncontended latency
+        latencies = [await invite(*s) for s in socks]
+    else:  # all pairs at once
+        latencies = await asyncio.gather(*(invite(*s) for s in socks))
     t0 = time.perf_counter()
     await asyncio.gather(*(_ping_pong(a, b, m) for a, b, _ in socks))
     rate = len(socks) * m / (time.perf_counter() - t0)
@@ -149,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--messages", type=int, default=100)
+    parser.add_argument("--sequential", action="store_true", help="invites one pair at a time (uncontended latency)")
     args = parser.parse_args()
 
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings", DJANGO_ENV="development", DEBUG="0", LOG_LEVEL="WARNING",
@@ -172,12 +176,13 @@ def main() -> None:
 
     layer = "channels-redis pub/sub" if env.get("REDIS_URL") else "in-memory"
     db = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
-    print(f"{args.pairs} pairs, {args.messages} relayed messages per pair, one Daphne process, {db} + {layer} layer")
+    how = "one after another" if args.sequential else "all at once"
+    print(f"{args.pairs} pairs (invites {how}), {args.messages} relayed messages per pair, one Daphne process, {db} + {layer} layer")
     with Server("bench.relay_asgi:application", env) as bare:
         asyncio.run(run_bare(bare.ws, 2, 10))  # warm-up
         bare_lat, bare_rate = asyncio.run(run_bare(bare.ws, args.pairs, args.messages))
     with Server("config.asgi:application", env) as core:
-        core_lat, core_rate = asyncio.run(run_core(core.ws, tokens, args.messages))
+        core_lat, core_rate = asyncio.run(run_core(core.ws, tokens, args.messages, args.sequential))
     print(f"bare Channels relay : join p50 {pct(bare_lat, 50):7.1f} ms  p99 {pct(bare_lat, 99):7.1f} ms   relayed {bare_rate:8.0f} msg/s")
     print(f"realtime core       : invite→room p50 {pct(core_lat, 50):7.1f} ms  p99 {pct(core_lat, 99):7.1f} ms   relayed {core_rate:8.0f} msg/s")
     print(f"core / bare relay throughput: {core_rate / bare_rate:.2f}x; mean invite→room {statistics.mean(core_lat) * 1000:.1f} ms")
