@@ -9,36 +9,19 @@ import asyncio
 import json
 import logging
 
-from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import connections
 
 from config import clock, metrics
 from config.errors import ApplicationError
 from realtime import calls, runtime
+from realtime.asyncdb import database_sync_to_async
 from realtime import services as rt
 from realtime.groups import room_group, user_group
 from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_SERVER_RESTART, ProtocolError, decode, validate
 from social import services as social
 
 logger = logging.getLogger(__name__)
-
-
-class _PoolThreadSyncToAsync(DatabaseSyncToAsync):
-    def thread_handler(self, loop, *args, **kwargs):
-        try:
-            return super().thread_handler(loop, *args, **kwargs)
-        finally:
-            # Pool threads outlive the call: hand the connection back (to the psycopg pool).
-            connections.close_all()
-
-
-def database_sync_to_async(func):
-    """Like Channels' helper but on the thread pool instead of the one shared thread, so sockets
-    don't queue behind each other's queries.  Services are safe to run concurrently
-    (transactions, row locks, constraints)."""
-    return _PoolThreadSyncToAsync(func, thread_sensitive=False)
 
 
 def _dumps(message: dict) -> str:

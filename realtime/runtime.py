@@ -20,10 +20,10 @@ import signal
 import threading
 import time
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from config import clock, metrics
+from realtime.asyncdb import database_sync_to_async
 from realtime.protocol import CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SERVER_RESTART
 
 logger = logging.getLogger(__name__)
@@ -52,8 +52,10 @@ def tick(*, user_ids: set[int], renew: bool) -> dict:
 
     started = time.monotonic()
     result: dict = {}
-    if renew and user_ids:
+    if renew and user_ids and not _stopping:
         for uid in room_leases_renew(user_ids=user_ids):
+            if _stopping:  # shutting down meanwhile: these users were just released
+                break
             room_participant_connected(user_id=uid)
     result.update(room_sweep())
     result["invites_expired"] = invites_expire()

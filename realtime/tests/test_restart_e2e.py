@@ -1,5 +1,5 @@
 """Real Daphne processes, real WebSocket clients, SIGKILL.  Short durations come in through the
-environment (lease 1.5 s, grace 4 s, sweeper 0.2 s) so each test runs in seconds, no sleeps for
+environment (lease 2 s, grace 4 s, sweeper 0.2 s) so each test runs in seconds, no sleeps for
 synchronisation: every wait is on an event (a message, a database row) with a deadline."""
 
 import pytest
@@ -9,7 +9,7 @@ from tests.wsclient import WsClient, signup, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-FAST = {"ROOM_LEASE_SECONDS": "1.5", "ROOM_GRACE_SECONDS": "4", "SWEEPER_INTERVAL_SECONDS": "0.2"}
+FAST = {"ROOM_LEASE_SECONDS": "2", "ROOM_GRACE_SECONDS": "4", "SWEEPER_INTERVAL_SECONDS": "0.2"}
 
 
 def start_call(pa, pb, seconds=300):
