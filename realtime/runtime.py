@@ -104,6 +104,7 @@ def ensure_started() -> None:
         loop = asyncio.get_running_loop()
         _task = loop.create_task(run_forever())
         _install_sigterm(loop)
+        logger.info("realtime background loop started (pid %s)", os.getpid())
 
 
 def stopping() -> bool:
