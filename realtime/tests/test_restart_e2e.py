@@ -5,6 +5,7 @@ synchronisation: every wait is on an event (a message, a database row) with a de
 import pytest
 
 from social.models import CallHistory, Cooldown, Room, SessionCompletion
+from tests.servers import DaphneServer
 from tests.wsclient import WsClient, signup, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -79,12 +80,23 @@ def test_sigkill_every_process_then_both_resume_then_one_leaves(daphne_factory, 
         c.close()
 
 
+class UnprobedServer(DaphneServer):
+    """Started without a single request (no readiness probe): nothing but the process itself."""
+
+    def wait_ready(self, timeout: float) -> None:
+        pass
+
+
 def test_rooms_nobody_returns_to_end_after_restart(daphne_factory):
     first = daphne_factory(env=FAST)
     a, b, ta, tb, room_id = start_call(first, first)
     first.kill()
-    daphne_factory(env=FAST)  # nobody reconnects; its own sweeper finishes the room
-    wait_until(lambda: room_row(room_id).status == "ended", timeout=20, what="room ended by the sweeper")
+    # nobody reconnects and nobody sends a request: the new process's own sweeper ends the room
+    second = UnprobedServer(env=FAST).start()
+    try:
+        wait_until(lambda: room_row(room_id).status == "ended", timeout=30, what="room ended by the sweeper")
+    finally:
+        second.kill()
     assert_written_once(room_id, "disconnect")
 
 
