@@ -143,3 +143,21 @@ def test_cooldowns_listed_both_ways_and_expire(auth_api, make_user, settings):
     assert [c["user"]["name"] for c in auth_api(user=other).get("/api/cooldowns").json()["results"]] == ["Me"]
     clock.advance(settings.CALL_COOLDOWN_SECONDS + 1)
     assert me.get("/api/cooldowns").json()["results"] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "method,url",
+    [
+        ("get", "/api/queue"),
+        ("get", "/api/history"),
+        ("get", "/api/cooldowns"),
+        ("get", "/api/blocks"),
+        ("post", f"/api/blocks/{uuid.uuid4()}"),
+        ("delete", f"/api/blocks/{uuid.uuid4()}"),
+    ],
+)
+def test_every_endpoint_needs_a_session(api, method, url):
+    resp = getattr(api, method)(url)
+    assert resp.status_code == 401
+    assert resp.json()["error"]["code"] == "not_authenticated"
