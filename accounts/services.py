@@ -461,6 +461,18 @@ def media_set(*, user: User, kind: str, upload) -> User:
     return user
 
 
+# --- call time (written by social's room bookkeeping) ----------------------------------------
+def user_timer_add(*, user_id: int, seconds: int) -> None:
+    """Add a finished call's seconds to the user's ``timer_total_seconds`` (atomic increment).
+
+    Call inside the transaction that records the call; the cached account copy is dropped.
+    """
+    if seconds <= 0:
+        return
+    User.objects.filter(pk=user_id).update(timer_total_seconds=F("timer_total_seconds") + int(seconds))
+    user_cache_bust(user_id=user_id)
+
+
 # --- account deletion (anonymisation) ------------------------------------------------------
 DELETED_NAME = "Deleted user"
 

@@ -1,7 +1,12 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels on ``/ws/``."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels on ``/ws/``.
+
+The realtime background loop (lease renewal, the room sweeper, invite expiry: ``realtime.runtime``)
+starts when Daphne's reactor runs, or at the first event served under another ASGI server.
+"""
 
 import logging
 import os
+import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -14,12 +19,13 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from config.storage import summary_line  # noqa: E402
 from moderation.middleware import IpBanMiddleware  # noqa: E402
+from realtime import runtime  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 logging.getLogger("config.startup").info(summary_line())
 
 # IP bans are enforced at the edge, for HTTP requests and WebSocket connects alike.
-application = IpBanMiddleware(
+router = IpBanMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
@@ -27,3 +33,21 @@ application = IpBanMiddleware(
         }
     )
 )
+
+
+async def application(scope, receive, send):
+    runtime.ensure_started()
+    return await router(scope, receive, send)
+
+
+def _start_with_the_server() -> None:
+    # Under Daphne (Twisted's asyncio reactor, already installed when this module is imported)
+    # start the background loop as soon as the server runs, not at the first request: after a
+    # restart the sweeper must finish rooms even if nobody connects.
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is not None and hasattr(reactor, "callWhenRunning"):
+        # startup triggers fire before the asyncio loop spins: hop onto the running loop first
+        reactor.callWhenRunning(lambda: reactor.callLater(0, runtime.ensure_started))
+
+
+_start_with_the_server()

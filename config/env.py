@@ -174,6 +174,15 @@ def load() -> Env:
             "METRICS_TOKEN": _str("METRICS_TOKEN", ""),
             "SLOW_QUERY_MS": _int("SLOW_QUERY_MS", 200),
             "CACHE_KEY_PREFIX": _str("CACHE_KEY_PREFIX", "cc"),
+            # realtime core (issue 3)
+            "WS_AUTH_TIMEOUT_SECONDS": _float("WS_AUTH_TIMEOUT_SECONDS", 5.0),
+            "WS_MAX_FRAME_BYTES": _int("WS_MAX_FRAME_BYTES", 64 * 1024),
+            "ROOM_LEASE_SECONDS": _float("ROOM_LEASE_SECONDS", 6.0),
+            "CALL_COOLDOWN_SECONDS": _int("CALL_COOLDOWN_SECONDS", 24 * 3600),
+            "CALL_COMPLETION_MIN_SECONDS": _int("CALL_COMPLETION_MIN_SECONDS", 30),
+            "INVITE_RATE_SENDER_PER_MINUTE": _int("INVITE_RATE_SENDER_PER_MINUTE", 10),
+            "INVITE_RATE_RECEIVER_PER_MINUTE": _int("INVITE_RATE_RECEIVER_PER_MINUTE", 20),
+            "QUEUE_PAGE_SIZE": _int("QUEUE_PAGE_SIZE", 50),
             # invites (growth and verification)
             "INVITE_CODE_LENGTH": _int("INVITE_CODE_LENGTH", 12),
             "INVITE_UNLOCK_CALLS": _int("INVITE_UNLOCK_CALLS", 4),

@@ -250,6 +250,18 @@ SHUTDOWN_GRACE_SECONDS = X["SHUTDOWN_GRACE_SECONDS"]
 SLOW_QUERY_MS = X["SLOW_QUERY_MS"]
 METRICS_TOKEN = X["METRICS_TOKEN"]
 
+# --- realtime / social (issue 3): see docs/REALTIME.md ---------------------------------------
+WS_AUTH_TIMEOUT_SECONDS = X["WS_AUTH_TIMEOUT_SECONDS"]
+WS_MAX_FRAME_BYTES = X["WS_MAX_FRAME_BYTES"]
+# A connected participant's lease is renewed by the process holding its socket every third of
+# this; a lease left to expire (process killed) puts the room into grace.
+ROOM_LEASE_SECONDS = X["ROOM_LEASE_SECONDS"]
+CALL_COOLDOWN_SECONDS = X["CALL_COOLDOWN_SECONDS"]
+CALL_COMPLETION_MIN_SECONDS = X["CALL_COMPLETION_MIN_SECONDS"]
+INVITE_RATE_SENDER_PER_MINUTE = X["INVITE_RATE_SENDER_PER_MINUTE"]
+INVITE_RATE_RECEIVER_PER_MINUTE = X["INVITE_RATE_RECEIVER_PER_MINUTE"]
+QUEUE_PAGE_SIZE = X["QUEUE_PAGE_SIZE"]
+
 # --- invites: codes, earned invites, referral intros, USC card registration -------------------
 INVITE_CODE_LENGTH = X["INVITE_CODE_LENGTH"]
 INVITE_UNLOCK_CALLS = X["INVITE_UNLOCK_CALLS"]  # completed calls before a user's own code unlocks

@@ -1,1 +1,5 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from realtime.consumers import ClientConsumer
+
+websocket_urlpatterns: list = [path("ws/", ClientConsumer.as_asgi())]

@@ -4,3 +4,19 @@ from django.apps import AppConfig
 class SocialConfig(AppConfig):
     name = "social"
     verbose_name = "Social"
+
+    def ready(self) -> None:
+        from config import metrics
+
+        def live_rooms() -> int:
+            from social.models import Room
+
+            return Room.objects.filter(status__in=Room.LIVE).count()
+
+        def online_users() -> int:
+            from realtime.presence import online_user_count
+
+            return online_user_count()
+
+        metrics.gauge_fn("live_rooms", live_rooms, "rooms currently live (active or in grace)")
+        metrics.gauge_fn("online_users", online_users, "users with at least one live socket (all processes)")

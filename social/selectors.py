@@ -1,8 +1,181 @@
-"""Social reads.  Signatures below are contracts other apps call (filled in by the realtime core issue)."""
+"""Social reads.  ``completed_calls_count`` is a contract the invites app calls."""
 
 from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import User
+from config import clock
+from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
 
 
 def completed_calls_count(*, user_id: int) -> int:
     """How many session completions (calls that lasted at least the minimum) the user has."""
-    return 0
+    return SessionCompletion.objects.filter(user_id=user_id).count()
+
+
+def user_ids_by_public_ids(*, public_ids) -> dict:
+    """public id → internal id for live accounts (one query)."""
+    rows = User.objects.filter(public_id__in=list(public_ids), is_active=True, deleted_at__isnull=True)
+    return {pid: pk for pid, pk in rows.values_list("public_id", "pk")}
+
+
+def room_live_for_user(*, user_id: int) -> Room | None:
+    """The user's live room (active or grace), whatever its deadlines say (callers enforce them)."""
+    part = (
+        RoomParticipant.objects.select_related("room")
+        .filter(user_id=user_id, live=True)
+        .first()
+    )
+    return part.room if part else None
+
+
+def room_overdue(*, room: Room, now: datetime | None = None) -> str | None:
+    """The end reason if a live room's deadline has passed (deadlines are enforced on read)."""
+    now = now or clock.now()
+    if not room.live:
+        return None
+    if room.ends_at <= now:
+        return Room.EndReason.TIMER
+    if room.status == Room.Status.GRACE and room.grace_deadline and room.grace_deadline <= now:
+        return Room.EndReason.DISCONNECT
+    return None
+
+
+def live_room_user_ids(*, user_ids) -> set[int]:
+    return set(
+        RoomParticipant.objects.filter(user_id__in=list(user_ids), live=True).values_list("user_id", flat=True)
+    )
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def cooldown_until(*, user_id: int, other_id: int) -> datetime | None:
+    low, high = _pair(user_id, other_id)
+    return (
+        Cooldown.objects.filter(user_low_id=low, user_high_id=high, until__gt=clock.now())
+        .values_list("until", flat=True)
+        .first()
+    )
+
+
+def blocked_either_way(*, user_id: int, other_id: int) -> bool:
+    return Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id=other_id) | Q(blocker_id=other_id, blocked_id=user_id)
+    ).exists()
+
+
+def cooldowns_for_user(*, user_id: int) -> QuerySet[Cooldown]:
+    now = clock.now()
+    return (
+        Cooldown.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id), until__gt=now)
+        .select_related("user_low", "user_high")
+        .order_by("until", "id")
+    )
+
+
+def history_for_user(*, user_id: int) -> QuerySet[CallHistory]:
+    return CallHistory.objects.filter(user_id=user_id).select_related("partner")
+
+
+def blocks_for_user(*, user_id: int) -> QuerySet[Block]:
+    return Block.objects.filter(blocker_id=user_id).select_related("blocked").order_by("-created_at", "-id")
+
+
+# --- the queue ------------------------------------------------------------------------------------
+def queue_list_for_user(
+    *, user_id: int, offset: int = 0, limit: int = 50, include_cooldown: bool = False
+) -> tuple[int, list[dict]]:
+    """Available users for ``user_id``: ``(total, page)`` where each entry is
+    ``{"user": User, "cooldown_until": datetime|None}``.
+
+    Excludes: me, users I blocked or who blocked me, users in a live room, banned users, users I
+    skipped this visit and (unless ``include_cooldown``) users in cooldown with me.  Referral
+    intros (``invites.selectors.queue_priority_user_ids``) come first, then the most recently
+    active.  Costs a fixed number of queries whatever the queue length.
+    """
+    from invites.selectors import queue_priority_user_ids
+    from moderation.selectors import banned_user_ids
+    from realtime import presence
+
+    skipped = presence.skipped_ids(user_id=user_id)
+    candidates = [uid for uid in presence.available_user_ids() if uid != user_id and uid not in skipped]
+    if not candidates:
+        return 0, []
+    banned = banned_user_ids(user_ids=candidates)
+    if banned:
+        candidates = [uid for uid in candidates if uid not in banned]
+    now = clock.now()
+    blocked = Block.objects.filter(Q(blocker_id=user_id) | Q(blocked_id=user_id)).values_list(
+        # the other side of each block, whichever direction
+        "blocked_id", "blocker_id"
+    )
+    excluded: set[int] = set()
+    for blocked_id, blocker_id in blocked:
+        excluded.add(blocked_id if blocker_id == user_id else blocker_id)
+    cooldowns: dict[int, datetime] = {}
+    for low, high, until in Cooldown.objects.filter(
+        Q(user_low_id=user_id) | Q(user_high_id=user_id), until__gt=now
+    ).values_list("user_low_id", "user_high_id", "until"):
+        cooldowns[high if low == user_id else low] = until
+    if not include_cooldown:
+        excluded |= set(cooldowns)
+    candidates = [uid for uid in candidates if uid not in excluded]
+    if not candidates:
+        return 0, []
+    in_call = set(
+        RoomParticipant.objects.filter(user_id__in=candidates, live=True).values_list("user_id", flat=True)
+    )
+    candidates = [uid for uid in candidates if uid not in in_call]
+    # Users that are gone or deactivated drop out in the page query; count the cheap way.
+    priority = [uid for uid in queue_priority_user_ids(user_id=user_id) if uid in set(candidates)]
+    ordered = priority + [uid for uid in candidates if uid not in set(priority)]
+    total = len(ordered)
+    page_ids = ordered[offset : offset + limit]
+    users = {
+        u.pk: u
+        for u in User.objects.filter(pk__in=page_ids, is_active=True, deleted_at__isnull=True).only(
+            "id", "public_id", "name", "gender", "bio", "instagram_handle", "photo", "intro_video", "account_type"
+        )
+    }
+    page = [{"user": users[uid], "cooldown_until": cooldowns.get(uid)} for uid in page_ids if uid in users]
+    return total, page
+
+
+def user_export_data(*, user_id: int) -> dict:
+    """This app's part of ``GET /api/me/export`` (data about ``user_id`` only)."""
+    now = clock.now()
+    return {
+        "call_history": [
+            {
+                "partner_id": str(h.partner.public_id),
+                "partner_name": h.partner.name,
+                "mode": h.mode,
+                "started_at": h.started_at,
+                "ended_at": h.ended_at,
+                "duration_seconds": h.duration_seconds,
+                "end_reason": h.end_reason,
+            }
+            for h in history_for_user(user_id=user_id).order_by("-created_at", "-id")
+        ],
+        "cooldowns": [
+            {"with_user_id": str((c.user_high if c.user_low_id == user_id else c.user_low).public_id), "until": c.until}
+            for c in cooldowns_for_user(user_id=user_id)
+        ],
+        "blocks": [
+            {"user_id": str(b.blocked.public_id), "created_at": b.created_at} for b in blocks_for_user(user_id=user_id)
+        ],
+        "completed_calls": completed_calls_count(user_id=user_id),
+        "live_room": next(
+            (
+                {"room_id": str(p.room_id), "mode": p.room.mode, "started_at": p.room.started_at, "ends_at": p.room.ends_at}
+                for p in RoomParticipant.objects.select_related("room").filter(user_id=user_id, live=True)
+                if p.room.ends_at > now
+            ),
+            None,
+        ),
+    }

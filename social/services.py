@@ -1,8 +1,378 @@
-"""Social writes.  Signatures below are contracts other apps call (filled in by the realtime core issue)."""
+"""Social writes: rooms (start, connect, disconnect, end), their bookkeeping, blocks, the sweeper.
+
+Rules enforced here:
+- a user is in at most one live room — the partial unique constraint
+  ``social_one_live_room_per_user`` decides, not a check-then-write;
+- every deadline is a timestamp on the row (timer ``ends_at``, ``grace_deadline``, participant
+  ``lease_expires_at``), enforced when read and finalised by ``room_sweep`` in any process;
+- a room ends exactly once: the end is a conditional UPDATE under the room's row lock, and its
+  bookkeeping (history per participant, pair cooldown, completions, timer totals) is written in
+  the same transaction, backed by unique constraints;
+- locks are always taken room first, participants second (no lock-order deadlocks);
+- sockets are told only after commit (``realtime.broadcast.*_on_commit``).
+"""
 
 from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from accounts.models import User
+from accounts.services import user_timer_add
+from config import clock
+from moderation.services import audit_record
+from realtime.broadcast import user_send_on_commit
+from social import errors
+from social.cards import user_card
+from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
+from social.selectors import room_overdue
+
+logger = logging.getLogger(__name__)
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.ROOM_LEASE_SECONDS)
+
+
+def _grace() -> timedelta:
+    return timedelta(seconds=settings.ROOM_GRACE_SECONDS)
+
+
+# --- what clients are told -----------------------------------------------------------------------
+def room_payload(*, room: Room, user_id: int, participants: list[RoomParticipant], now: datetime | None = None) -> dict:
+    """The room as ``user_id`` sees it (``participants`` with ``user`` loaded)."""
+    now = now or clock.now()
+    me = next(p for p in participants if p.user_id == user_id)
+    peer = next(p for p in participants if p.user_id != user_id)
+    return {
+        "id": str(room.pk),
+        "mode": room.mode,
+        "status": room.status,
+        "duration_seconds": room.duration_seconds,
+        "started_at": room.started_at.isoformat(),
+        "ends_at": room.ends_at.isoformat(),
+        "remaining_seconds": max(0, int((room.ends_at - now).total_seconds())),
+        "grace_deadline": room.grace_deadline.isoformat() if room.grace_deadline else None,
+        "peer": user_card(peer.user),
+        "peer_connected": peer.connected,
+        "you_connected": me.connected,
+    }
+
+
+def _participants(room: Room) -> list[RoomParticipant]:
+    return list(RoomParticipant.objects.select_related("user").filter(room=room).order_by("id"))
+
+
+def _tell_both(room: Room, msg_type: str, participants: list[RoomParticipant] | None = None, **extra) -> None:
+    participants = participants if participants is not None else _participants(room)
+    now = clock.now()
+    for p in participants:
+        user_send_on_commit(
+            user_id=p.user_id,
+            message={"type": msg_type, "room": room_payload(room=room, user_id=p.user_id, participants=participants, now=now), **extra},
+        )
+
+
+# --- start ------------------------------------------------------------------------------------
+def room_start(*, inviter_id: int, invitee_id: int, mode: str, seconds: int) -> Room:
+    """Create the room and both participants in one transaction; both users are then in call.
+
+    ``AlreadyInCall`` / ``PeerInCall`` when either already has a live room (the constraint says so).
+    """
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            room = Room.objects.create(
+                mode=mode,
+                duration_seconds=seconds,
+                started_at=now,
+                ends_at=now + timedelta(seconds=seconds),
+                inviter_id=inviter_id,
+            )
+            RoomParticipant.objects.bulk_create(
+                [
+                    RoomParticipant(room=room, user_id=uid, lease_expires_at=now + _lease())
+                    for uid in (inviter_id, invitee_id)
+                ]
+            )
+            _tell_both(room, "room.started")
+    except IntegrityError as exc:
+        from social.selectors import live_room_user_ids
+
+        busy = live_room_user_ids(user_ids=[inviter_id, invitee_id])
+        if invitee_id in busy:
+            raise errors.AlreadyInCall() from exc
+        raise errors.PeerInCall() from exc
+    return room
+
+
+# --- end (exactly once) -----------------------------------------------------------------------
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def _end_locked(room: Room, *, reason: str, actor_id: int | None, now: datetime) -> None:
+    """End a room whose row the caller has locked and seen live; write its bookkeeping."""
+    updated = Room.objects.filter(pk=room.pk, status__in=Room.LIVE).update(
+        status=Room.Status.ENDED, ended_at=now, end_reason=reason, ended_by_id=actor_id
+    )
+    if not updated:  # someone else ended it first
+        return
+    was_grace = room.status == Room.Status.GRACE
+    room.status, room.ended_at, room.end_reason, room.ended_by_id = Room.Status.ENDED, now, reason, actor_id
+    participants = _participants(room)
+    RoomParticipant.objects.filter(room=room, live=True).update(live=False)
+    effective_end = min(now, room.ends_at)
+    if was_grace and room.grace_started_at:
+        effective_end = min(effective_end, room.grace_started_at)  # time spent disconnected doesn't count
+    duration = max(0, int((effective_end - room.started_at).total_seconds()))
+    a, b = (p.user_id for p in participants)
+    CallHistory.objects.bulk_create(
+        [
+            CallHistory(
+                user_id=me, partner_id=other, room=room, mode=room.mode, started_at=room.started_at,
+                ended_at=now, duration_seconds=duration, end_reason=reason, created_at=now,
+            )
+            for me, other in ((a, b), (b, a))
+        ]
+    )
+    low, high = _pair(a, b)
+    Cooldown.objects.update_or_create(
+        user_low_id=low,
+        user_high_id=high,
+        defaults={"until": now + timedelta(seconds=settings.CALL_COOLDOWN_SECONDS), "room": room, "created_at": now},
+    )
+    if duration >= settings.CALL_COMPLETION_MIN_SECONDS:
+        SessionCompletion.objects.bulk_create(
+            [SessionCompletion(user_id=uid, room=room, duration_seconds=duration, created_at=now) for uid in (a, b)]
+        )
+    for uid in (a, b):
+        user_timer_add(user_id=uid, seconds=duration)
+    if reason in (Room.EndReason.BAN, Room.EndReason.ACCOUNT_DELETED):
+        audit_record(actor=None, action="room.end", target=room, after={"reason": reason})
+    for p in participants:
+        p.live = False
+    for p in participants:
+        user_send_on_commit(
+            user_id=p.user_id,
+            message={
+                "type": "room.ended",
+                "room_id": str(room.pk),
+                "reason": reason,
+                "ended_by_you": actor_id == p.user_id,
+                "duration_seconds": duration,
+                "cooldown_until": (now + timedelta(seconds=settings.CALL_COOLDOWN_SECONDS)).isoformat(),
+            },
+        )
+
+
+def room_end(*, room_id, reason: str, actor_id: int | None = None) -> bool:
+    """End a live room now (idempotent).  True when this call ended it."""
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(pk=room_id, status__in=Room.LIVE).first()
+        if room is None:
+            return False
+        _end_locked(room, reason=reason, actor_id=actor_id, now=clock.now())
+        return True
+
+
+def room_end_by_user(*, user_id: int) -> None:
+    """A participant hangs up.  ``NotInRoom`` when they have no live room."""
+    part = RoomParticipant.objects.filter(user_id=user_id, live=True).values_list("room_id", flat=True).first()
+    if part is None or not room_end(room_id=part, reason=Room.EndReason.USER, actor_id=user_id):
+        raise errors.NotInRoom()
 
 
 def room_end_for_user(*, user_id: int, reason: str) -> None:
     """End the user's live room, if any, with ``reason`` (e.g. "ban"); the peer is told."""
-    return None
+    room_id = RoomParticipant.objects.filter(user_id=user_id, live=True).values_list("room_id", flat=True).first()
+    if room_id is not None:
+        room_end(room_id=room_id, reason=reason, actor_id=None)
+
+
+def _end_if_overdue_locked(room: Room, now: datetime) -> str | None:
+    """End the locked room if a deadline passed; returns the end reason, if so."""
+    reason = room_overdue(room=room, now=now)
+    if reason:
+        _end_locked(room, reason=reason, actor_id=None, now=now)
+    return reason
+
+
+def rooms_finish_overdue(*, user_ids) -> None:
+    """Deadlines are enforced on read: end the overdue live rooms of these users now."""
+    now = clock.now()
+    room_ids = list(
+        RoomParticipant.objects.filter(user_id__in=list(user_ids), live=True)
+        .filter(Q(room__ends_at__lte=now) | Q(room__status=Room.Status.GRACE, room__grace_deadline__lte=now))
+        .values_list("room_id", flat=True)
+    )
+    for rid in room_ids:
+        with transaction.atomic():
+            room = Room.objects.select_for_update().filter(pk=rid, status__in=Room.LIVE).first()
+            if room is not None:
+                _end_if_overdue_locked(room, now)
+
+
+# --- connection state -----------------------------------------------------------------------------
+def room_participant_connected(*, user_id: int) -> dict | None:
+    """One of the user's sockets is (re)connected on this process.
+
+    Returns the room state for that user (``None`` when no live room).  If the room was in grace
+    and now has both participants connected, it is active again; both sides get ``room.resumed``.
+    An overdue room is ended instead (its deadline passed while nobody looked).
+    """
+    room_id = RoomParticipant.objects.filter(user_id=user_id, live=True).values_list("room_id", flat=True).first()
+    if room_id is None:
+        return None
+    now = clock.now()
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(pk=room_id, status__in=Room.LIVE).first()
+        if room is None or _end_if_overdue_locked(room, now):
+            return None
+        was_connected = RoomParticipant.objects.filter(room=room, user_id=user_id, connected=True).exists()
+        RoomParticipant.objects.filter(room=room, user_id=user_id).update(
+            connected=True, lease_expires_at=now + _lease(), disconnected_at=None
+        )
+        participants = _participants(room)
+        if room.status == Room.Status.GRACE and all(p.connected for p in participants):
+            Room.objects.filter(pk=room.pk).update(status=Room.Status.ACTIVE, grace_deadline=None, grace_started_at=None)
+            room.status, room.grace_deadline, room.grace_started_at = Room.Status.ACTIVE, None, None
+        if was_connected:
+            # another socket of an already connected user: only that user's sockets hear of it
+            user_send_on_commit(
+                user_id=user_id,
+                message={"type": "room.resumed", "room": room_payload(room=room, user_id=user_id, participants=participants, now=now)},
+            )
+        else:
+            _tell_both(room, "room.resumed", participants)
+        return room_payload(room=room, user_id=user_id, participants=participants, now=now)
+
+
+def _disconnect_locked(room: Room, user_id: int, now: datetime, *, last_seen: datetime | None = None) -> None:
+    """Mark the participant gone; an active room enters grace with deadline now + grace.
+
+    ``last_seen`` (a dead process's last lease renewal) is when the call really stopped: the
+    grace window still starts now (the user gets the full window after a restart), but the
+    call's duration is counted up to ``last_seen``."""
+    since = min(now, last_seen) if last_seen else now
+    RoomParticipant.objects.filter(room=room, user_id=user_id).update(connected=False, disconnected_at=since)
+    if room.status == Room.Status.ACTIVE:
+        Room.objects.filter(pk=room.pk).update(
+            status=Room.Status.GRACE, grace_started_at=since, grace_deadline=now + _grace()
+        )
+        room.status, room.grace_started_at, room.grace_deadline = Room.Status.GRACE, since, now + _grace()
+    participants = _participants(room)
+    for p in participants:
+        if p.user_id != user_id:
+            user_send_on_commit(
+                user_id=p.user_id,
+                message={
+                    "type": "room.peer_disconnected",
+                    "room": room_payload(room=room, user_id=p.user_id, participants=participants, now=now),
+                },
+            )
+
+
+def room_participant_disconnected(*, user_id: int) -> None:
+    """The user's last socket closed: their room (if any) enters grace; the peer is told."""
+    room_id = RoomParticipant.objects.filter(user_id=user_id, live=True).values_list("room_id", flat=True).first()
+    if room_id is None:
+        return
+    now = clock.now()
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(pk=room_id, status__in=Room.LIVE).first()
+        if room is None or _end_if_overdue_locked(room, now):
+            return
+        _disconnect_locked(room, user_id, now)
+
+
+def room_leases_renew(*, user_ids) -> list[int]:
+    """Renew the connection leases of users whose sockets this process holds (one UPDATE).
+
+    Returns those among them marked disconnected (e.g. by a sweeper during a stall) so the
+    caller can reconnect them properly.
+    """
+    ids = list(user_ids)
+    if not ids:
+        return []
+    now = clock.now()
+    RoomParticipant.objects.filter(user_id__in=ids, live=True, connected=True).update(lease_expires_at=now + _lease())
+    return list(
+        RoomParticipant.objects.filter(user_id__in=ids, live=True, connected=False).values_list("user_id", flat=True)
+    )
+
+
+# --- the sweeper ----------------------------------------------------------------------------------
+def room_sweep(*, limit: int = 500) -> dict:
+    """Finalise every passed deadline.  Idempotent; safe with any number of concurrent sweepers
+    (rows locked by another sweeper are skipped, every transition is conditional).
+
+    1. connection leases that expired (their process died) → participant disconnected, room in
+       grace from *now* (so after a restart the grace window starts at the restart);
+    2. grace deadlines passed → ended, reason ``disconnect``;
+    3. timers run out → ended, reason ``timer``.
+    """
+    now = clock.now()
+    counts = {"lease_expired": 0, "grace_ended": 0, "timer_ended": 0}
+    lost = list(
+        RoomParticipant.objects.filter(live=True, connected=True, lease_expires_at__lt=now)
+        .values_list("room_id", "user_id")[:limit]
+    )
+    for room_id, user_id in lost:
+        with transaction.atomic():
+            room = Room.objects.select_for_update(skip_locked=True).filter(pk=room_id, status__in=Room.LIVE).first()
+            if room is None:
+                continue
+            reason = _end_if_overdue_locked(room, now)
+            if reason:
+                counts["timer_ended" if reason == Room.EndReason.TIMER else "grace_ended"] += 1
+                continue
+            lease_end = (
+                RoomParticipant.objects.filter(room=room, user_id=user_id, connected=True, lease_expires_at__lt=now)
+                .values_list("lease_expires_at", flat=True)
+                .first()
+            )
+            if lease_end is not None:
+                _disconnect_locked(room, user_id, now, last_seen=lease_end - _lease())
+                counts["lease_expired"] += 1
+    overdue = list(
+        Room.objects.filter(
+            Q(status__in=Room.LIVE, ends_at__lte=now) | Q(status=Room.Status.GRACE, grace_deadline__lte=now)
+        ).values_list("pk", flat=True)[:limit]
+    )
+    for room_id in overdue:
+        with transaction.atomic():
+            room = Room.objects.select_for_update(skip_locked=True).filter(pk=room_id, status__in=Room.LIVE).first()
+            if room is None:
+                continue
+            reason = room_overdue(room=room, now=now)
+            if reason:
+                _end_locked(room, reason=reason, actor_id=None, now=now)
+                counts["timer_ended" if reason == Room.EndReason.TIMER else "grace_ended"] += 1
+    return counts
+
+
+# --- blocks -----------------------------------------------------------------------------------
+def block_create(*, user: User, other: User) -> tuple[Block, bool]:
+    """Block ``other`` (idempotent).  Returns the block and whether it was created now."""
+    if user.pk == other.pk:
+        raise errors.InvalidTarget("You can't block yourself.")
+    with transaction.atomic():
+        block, created = Block.objects.get_or_create(
+            blocker=user, blocked=other, defaults={"created_at": clock.now()}
+        )
+        if created:
+            audit_record(actor=user, action="block.create", target=other)
+    return block, created
+
+
+def block_delete(*, user: User, other: User) -> bool:
+    with transaction.atomic():
+        deleted, _ = Block.objects.filter(blocker=user, blocked=other).delete()
+        if deleted:
+            audit_record(actor=user, action="block.delete", target=other)
+    return bool(deleted)

@@ -1,0 +1,216 @@
+"""``/ws/``: transport only.  Authenticates the first message, validates every frame
+(``realtime.protocol``), calls services through ``database_sync_to_async`` and forwards
+channel-layer events.  Domain errors come back as ``{"type": "error", ...}``; the socket stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from config import clock, metrics
+from config.errors import ApplicationError
+from realtime import calls, runtime
+from realtime.asyncdb import database_sync_to_async
+from realtime import services as rt
+from realtime.groups import room_group, user_group
+from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_SERVER_RESTART, ProtocolError, decode, validate
+from social import services as social
+
+logger = logging.getLogger(__name__)
+
+
+def _dumps(message: dict) -> str:
+    return json.dumps(message, separators=(",", ":"), default=str)
+
+
+class ClientConsumer(AsyncWebsocketConsumer):
+    user = None
+    user_id: int | None = None
+    room_id: str | None = None
+    available = False
+    _auth_task: asyncio.Task | None = None
+    _authing = False
+
+    # --- life cycle ------------------------------------------------------------------------
+    async def connect(self):
+        self.last_seen = clock.monotonic()
+        if runtime.stopping():  # shutting down: the client reconnects to another process
+            await self.close(code=CLOSE_SERVER_RESTART)
+            return
+        await self.accept()
+        metrics.inc("ws_connects_total")
+        metrics.gauge_add("ws_connections", 1)
+        self._counted = True
+        self._auth_task = asyncio.ensure_future(self._auth_deadline())
+
+    async def _auth_deadline(self):
+        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)
+        if self.user_id is None:
+            await self.close(code=CLOSE_AUTH_FAILED, reason="auth timeout")
+
+    async def disconnect(self, code):
+        if self._auth_task is not None:
+            self._auth_task.cancel()
+        if getattr(self, "_counted", False):
+            self._counted = False
+            metrics.gauge_add("ws_connections", -1)
+        if self.user_id is None:
+            return
+        runtime.unregister(self)
+        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        if self.room_id:
+            await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
+        if getattr(self, "released", False):  # graceful shutdown already released this user
+            return
+        try:
+            await database_sync_to_async(rt.socket_closed)(user_id=self.user_id, socket_id=self.channel_name)
+        except Exception:  # the sweeper's lease expiry covers a failure here
+            logger.exception("socket_closed failed for user %s", self.user_id)
+
+    # --- inbound -----------------------------------------------------------------------------
+    async def receive(self, text_data=None, bytes_data=None):
+        self.last_seen = clock.monotonic()
+        ref = None
+        try:
+            data = decode(text_data, max_bytes=settings.WS_MAX_FRAME_BYTES)
+            ref = data.get("ref") if isinstance(data.get("ref"), (str, int)) else None
+            mtype, fields, ref = validate(data)
+            if self.user_id is None:
+                if mtype != "auth":
+                    raise ProtocolError("not_authenticated", "Send {'type': 'auth', 'token': ...} first.")
+                await self._auth(fields["token"])
+                return
+            if mtype == "auth":
+                raise ProtocolError("already_authenticated", "This socket is already authenticated.")
+            handler = getattr(self, "on_" + mtype.replace(".", "_"))
+            reply = await handler(**fields)
+            if reply is not None:
+                if ref is not None:
+                    reply["ref"] = ref
+                await self.send(text_data=_dumps(reply))
+        except ProtocolError as exc:
+            await self._error(exc.code, exc.message, ref, fields=exc.fields)
+        except ApplicationError as exc:
+            await self._error(exc.code, exc.message, ref, fields=exc.fields, **exc.extra)
+        except Exception:
+            logger.exception("websocket handler failed")
+            await self._error("server_error", "Something went wrong on our side.", ref)
+
+    async def _error(self, code: str, message: str, ref=None, **extra):
+        body = {"type": "error", "code": code, "message": message}
+        body.update({k: v for k, v in extra.items() if v})
+        if ref is not None:
+            body["ref"] = ref
+        await self.send(text_data=_dumps(body))
+
+    async def _auth(self, token: str):
+        if self._authing:
+            raise ProtocolError("already_authenticated", "Authentication is in progress.")
+        self._authing = True
+        result = await database_sync_to_async(rt.socket_authenticate)(token=token)
+        if result.user is None:
+            await self.close(code=result.close_code, reason=result.reason)
+            return
+        self.user, self.user_id = result.user, result.user.pk
+        self._token = token  # re-checked on every heartbeat (revocation closes the socket)
+        if self._auth_task is not None:
+            self._auth_task.cancel()
+        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        runtime.register(self)
+        ok = await database_sync_to_async(rt.socket_ready)(user=self.user, socket_id=self.channel_name)
+        if ok["room"]:
+            await self._join_room(ok["room"]["id"])
+        await self.send(text_data=_dumps(ok))
+
+    # --- handlers: one per inbound type ----------------------------------------------------------
+    async def on_heartbeat(self):
+        valid = await database_sync_to_async(rt.socket_heartbeat)(
+            user_id=self.user_id, socket_id=self.channel_name, available=self.available, token=self._token
+        )
+        if not valid:  # the session was revoked (e.g. "log out everywhere") or expired
+            await self.close(code=CLOSE_AUTH_FAILED, reason="session revoked")
+            return None
+        return {"type": "heartbeat.ack", "server_time": clock.now().isoformat()}
+
+    async def on_presence_set(self, available: bool):
+        self.available = available
+        await database_sync_to_async(rt.socket_heartbeat)(
+            user_id=self.user_id, socket_id=self.channel_name, available=available
+        )
+        state = await database_sync_to_async(rt.presence_state)(user_id=self.user_id)
+        return {"type": "presence.state", "state": state, "available": available}
+
+    async def on_queue_get(self, offset: int, limit: int, include_cooldown: bool):
+        page = await database_sync_to_async(rt.queue_page)(
+            user_id=self.user_id, offset=offset, limit=limit, include_cooldown=include_cooldown
+        )
+        return {"type": "queue.list", **page}
+
+    async def on_queue_skip(self, user: str):
+        await database_sync_to_async(rt.queue_skip)(user_id=self.user_id, other_public_id=user)
+        return {"type": "queue.skipped", "user": user}
+
+    async def on_invite_send(self, to: str, mode: str, seconds: int):
+        await database_sync_to_async(calls.invite_send)(sender=self.user, to_public_id=to, mode=mode, seconds=seconds)
+        return None  # the sender's sockets all get invite.sent
+
+    async def on_invite_accept(self, invite_id: str):
+        await database_sync_to_async(calls.invite_accept)(user=self.user, invite_id=invite_id)
+        return None  # both sides get room.started
+
+    async def on_invite_decline(self, invite_id: str):
+        await database_sync_to_async(calls.invite_decline)(user=self.user, invite_id=invite_id)
+
+    async def on_invite_cancel(self, invite_id: str):
+        await database_sync_to_async(calls.invite_cancel)(user=self.user, invite_id=invite_id)
+
+    async def on_room_get(self):
+        room = await database_sync_to_async(rt.room_state)(user_id=self.user_id)
+        return {"type": "room.state", "room": room}
+
+    async def on_room_end(self):
+        await database_sync_to_async(social.room_end_by_user)(user_id=self.user_id)
+        return None  # both sides get room.ended
+
+    async def on_room_relay(self, data):
+        # Ephemeral, opaque payload to the peer's sockets (the transport that room chat and
+        # WebRTC signaling build on).  No database: the room id is known from room events.
+        if self.room_id is None:
+            raise ProtocolError("not_in_room", "You are not in a call.")
+        await self.channel_layer.group_send(
+            room_group(self.room_id),
+            {"type": "room.relay", "from_user": self.user_id, "room_id": self.room_id, "data": data},
+        )
+
+    # --- channel-layer events ----------------------------------------------------------------
+    async def client_send(self, event):
+        message = event["message"]
+        mtype = message.get("type")
+        if mtype in ("room.started", "room.resumed"):
+            await self._join_room(message["room"]["id"])
+        elif mtype == "room.ended" and self.room_id == message.get("room_id"):
+            await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
+            self.room_id = None
+        await self.send(text_data=_dumps(message))
+
+    async def client_kick(self, event):
+        if event.get("message"):
+            await self.send(text_data=_dumps(event["message"]))
+        await self.close(code=event.get("code") or 4000)
+
+    async def room_relay(self, event):
+        if event["from_user"] != self.user_id and event["room_id"] == self.room_id:
+            await self.send(text_data=_dumps({"type": "room.relay", "room_id": event["room_id"], "data": event["data"]}))
+
+    async def _join_room(self, room_id: str):
+        if self.room_id == room_id:
+            return
+        if self.room_id:
+            await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
+        self.room_id = room_id
+        await self.channel_layer.group_add(room_group(room_id), self.channel_name)

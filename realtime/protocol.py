@@ -1,0 +1,164 @@
+"""The WebSocket protocol: close codes and one validator per inbound message type.
+
+docs/REALTIME.md is the client-facing description; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Callable
+
+# --- close codes -----------------------------------------------------------------------------
+CLOSE_AUTH_FAILED = 4401  # bad, expired or revoked token; or no auth message in time
+CLOSE_BANNED = 4403  # the account is banned (also sent later, when a ban lands)
+CLOSE_HEARTBEAT_TIMEOUT = 4408  # nothing received for PRESENCE_TIMEOUT_SECONDS
+CLOSE_SERVER_RESTART = 4503  # this process is shutting down: reconnect (any process) now
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, fields: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+
+
+def decode(text: str | None, *, max_bytes: int) -> dict:
+    """Parse one text frame into a dict with a string ``type``; ``ProtocolError`` otherwise."""
+    if text is None:
+        raise ProtocolError("bad_frame", "Only text frames carrying JSON are accepted.")
+    if len(text) > max_bytes or len(text.encode("utf-8")) > max_bytes:
+        raise ProtocolError("too_large", f"Frames are limited to {max_bytes} bytes.")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_message", "A message is a JSON object.")
+    mtype = data.get("type")
+    if not isinstance(mtype, str) or not mtype:
+        raise ProtocolError("bad_message", "A message needs a string 'type'.", {"type": ["Required."]})
+    return data
+
+
+# --- field helpers ---------------------------------------------------------------------------
+def _missing(name: str) -> ProtocolError:
+    return ProtocolError("invalid", f"'{name}' is required.", {name: ["Required."]})
+
+
+def _str(data: dict, name: str, *, max_len: int = 200, required: bool = True) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise _missing(name)
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise ProtocolError("invalid", f"'{name}' must be a non-empty string.", {name: ["Invalid."]})
+    return value
+
+
+def _uuid(data: dict, name: str) -> str:
+    value = _str(data, name, max_len=64)
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ProtocolError("invalid", f"'{name}' must be an id.", {name: ["Not an id."]}) from None
+
+
+def _invite_id(data: dict) -> str:
+    value = _str(data, "invite_id", max_len=64)
+    if not all(c in "0123456789abcdef" for c in value):
+        raise ProtocolError("invalid", "'invite_id' is not an invite id.", {"invite_id": ["Invalid."]})
+    return value
+
+
+def _int(data: dict, name: str, *, required: bool = True, default: int | None = None, lo: int = 0, hi: int = 10**9) -> int:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise _missing(name)
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ProtocolError("invalid", f"'{name}' must be an integer in [{lo}, {hi}].", {name: ["Invalid."]})
+    return value
+
+
+def _bool(data: dict, name: str) -> bool:
+    value = data.get(name)
+    if not isinstance(value, bool):
+        raise ProtocolError("invalid", f"'{name}' must be true or false.", {name: ["Invalid."]})
+    return value
+
+
+# --- one validator per inbound type ----------------------------------------------------------
+def _auth(d: dict) -> dict:
+    return {"token": _str(d, "token", max_len=4096)}
+
+
+def _empty(d: dict) -> dict:
+    return {}
+
+
+def _presence_set(d: dict) -> dict:
+    return {"available": _bool(d, "available")}
+
+
+def _queue_get(d: dict) -> dict:
+    return {
+        "offset": _int(d, "offset", required=False, default=0, hi=100_000),
+        "limit": _int(d, "limit", required=False, default=50, lo=1, hi=100),
+        "include_cooldown": bool(d.get("include_cooldown") is True),
+    }
+
+
+def _queue_skip(d: dict) -> dict:
+    return {"user": _uuid(d, "user")}
+
+
+def _invite_send(d: dict) -> dict:
+    mode = _str(d, "mode", max_len=8)
+    if mode not in ("video", "text"):
+        raise ProtocolError("invalid", "'mode' must be 'video' or 'text'.", {"mode": ["Invalid."]})
+    return {"to": _uuid(d, "to"), "mode": mode, "seconds": _int(d, "seconds", lo=1, hi=86_400)}
+
+
+def _invite_answer(d: dict) -> dict:
+    return {"invite_id": _invite_id(d)}
+
+
+def _room_relay(d: dict) -> dict:
+    if "data" not in d:
+        raise _missing("data")
+    return {"data": d["data"]}
+
+
+VALIDATORS: dict[str, Callable[[dict], dict]] = {
+    "auth": _auth,
+    "heartbeat": _empty,
+    "presence.set": _presence_set,
+    "queue.get": _queue_get,
+    "queue.skip": _queue_skip,
+    "invite.send": _invite_send,
+    "invite.accept": _invite_answer,
+    "invite.decline": _invite_answer,
+    "invite.cancel": _invite_answer,
+    "room.get": _empty,
+    "room.end": _empty,
+    "room.relay": _room_relay,
+}
+
+
+def validate(data: dict) -> tuple[str, dict, Any]:
+    """``(type, cleaned fields, ref)`` for a decoded message; ``ProtocolError`` when invalid.
+
+    ``ref`` is an optional client correlation value echoed in the direct reply or error.
+    """
+    mtype = data["type"]
+    validator = VALIDATORS.get(mtype)
+    ref = data.get("ref")
+    if ref is not None and not (isinstance(ref, (str, int)) and not isinstance(ref, bool) and len(str(ref)) <= 64):
+        ref = None
+    if validator is None:
+        raise ProtocolError("unknown_type", f"Unknown message type {mtype[:40]!r}.")
+    return mtype, validator(data), ref

@@ -1,0 +1,189 @@
+"""Per-process background work for a server process (started by ``config.asgi``).
+
+Every ``SWEEPER_INTERVAL_SECONDS``:
+- renew the connection leases of users whose sockets this process holds (every third of
+  ``ROOM_LEASE_SECONDS``) — a process that dies stops renewing, and the sweeper of any process
+  then moves its rooms into grace;
+- run the sweeper (rooms whose deadlines passed) and expire 20 s invites;
+- close sockets silent for longer than ``PRESENCE_TIMEOUT_SECONDS`` (4408).
+
+The registry below is the only process memory involved, and it holds nothing authoritative: it is
+the list of sockets this process is serving right now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+import time
+
+from django.conf import settings
+
+from config import clock, metrics
+from realtime.asyncdb import database_sync_to_async
+from realtime.protocol import CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SERVER_RESTART
+
+logger = logging.getLogger(__name__)
+
+_consumers: dict[str, object] = {}
+_task: asyncio.Task | None = None
+_stopping = False
+
+
+def register(consumer) -> None:
+    _consumers[consumer.channel_name] = consumer
+
+
+def unregister(consumer) -> None:
+    _consumers.pop(consumer.channel_name, None)
+
+
+def local_user_ids() -> set[int]:
+    return {c.user_id for c in list(_consumers.values()) if getattr(c, "user_id", None)}
+
+
+def tick(*, user_ids: set[int], renew: bool) -> dict:
+    """One round of background work (sync; runs in a worker thread)."""
+    from realtime.calls import invites_expire
+    from social.services import room_leases_renew, room_participant_connected, room_sweep
+
+    started = time.monotonic()
+    result: dict = {}
+    if renew and user_ids and not _stopping:
+        for uid in room_leases_renew(user_ids=user_ids):
+            if _stopping:  # shutting down meanwhile: these users were just released
+                break
+            room_participant_connected(user_id=uid)
+    result.update(room_sweep())
+    result["invites_expired"] = invites_expire()
+    metrics.inc("sweeper_runs_total")
+    metrics.observe("sweeper_duration_seconds", time.monotonic() - started)
+    metrics.gauge_set("sweeper_last_run_timestamp_seconds", time.time())
+    return result
+
+
+async def _close_silent() -> None:
+    limit = settings.PRESENCE_TIMEOUT_SECONDS
+    now = clock.monotonic()
+    for consumer in list(_consumers.values()):
+        if now - getattr(consumer, "last_seen", now) > limit:
+            try:
+                await consumer.close(code=CLOSE_HEARTBEAT_TIMEOUT, reason="heartbeat timeout")
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+
+async def run_forever() -> None:
+    interval = max(0.05, float(settings.SWEEPER_INTERVAL_SECONDS))
+    renew_every = max(interval, float(settings.ROOM_LEASE_SECONDS) / 3)
+    last_renew = 0.0
+    loop = asyncio.get_running_loop()
+    while not _stopping:
+        try:
+            now = loop.time()
+            renew = now - last_renew >= renew_every
+            if renew:
+                last_renew = now
+            await database_sync_to_async(tick)(user_ids=local_user_ids(), renew=renew)
+            await _close_silent()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # keep sweeping: a database blip must not stop the loop for good
+            logger.exception("realtime background tick failed")
+        await asyncio.sleep(interval)
+
+
+def ensure_started() -> None:
+    """Start the background loop once per process (idempotent; call from inside the event loop)
+    and take over SIGTERM for a graceful shutdown."""
+    global _task
+    if _task is None or _task.done():
+        loop = asyncio.get_running_loop()
+        _task = loop.create_task(run_forever())
+        _install_sigterm(loop)
+        logger.info("realtime background loop started (pid %s)", os.getpid())
+
+
+def stopping() -> bool:
+    return _stopping
+
+
+# --- graceful shutdown (SIGTERM) -------------------------------------------------------------
+_previous_sigterm = None
+
+
+def _install_sigterm(loop: asyncio.AbstractEventLoop) -> None:
+    global _previous_sigterm
+    if threading.current_thread() is not threading.main_thread() or _previous_sigterm is not None:
+        return
+    _previous_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        loop.call_soon_threadsafe(lambda: loop.create_task(shutdown()))
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def release_users(*, user_ids: set[int]) -> None:
+    """Sync: this process is going away — its users' rooms go to grace now (peers are told),
+    instead of waiting for their leases to expire."""
+    from realtime import presence
+    from social.services import room_participant_disconnected
+
+    remaining: dict[int, int] = {}
+    for consumer in list(_consumers.values()):
+        if getattr(consumer, "user_id", None):
+            remaining[consumer.user_id] = presence.socket_remove(
+                user_id=consumer.user_id, socket_id=consumer.channel_name
+            )
+    for uid in user_ids:
+        if remaining.get(uid, 0) > 0:
+            continue  # the user has a socket on another process: their room stays connected
+        try:
+            room_participant_disconnected(user_id=uid)
+        except Exception:  # noqa: BLE001 - the lease expiry covers this user
+            logger.exception("release of user %s failed", uid)
+
+
+async def shutdown() -> None:
+    """Stop accepting sockets and renewing leases, put this process's users' rooms into grace,
+    tell every socket to reconnect elsewhere (close 4503), then let the server stop — all within
+    ``SHUTDOWN_GRACE_SECONDS``."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
+    logger.warning("SIGTERM: graceful shutdown of %d sockets", len(_consumers))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(0.5, float(settings.SHUTDOWN_GRACE_SECONDS))
+    if _task is not None:
+        _task.cancel()
+    try:
+        await asyncio.wait_for(
+            database_sync_to_async(release_users)(user_ids=local_user_ids()),
+            timeout=max(0.1, deadline - loop.time() - 0.3),
+        )
+    except Exception:  # noqa: BLE001 - leases expire anyway; keep shutting down
+        logger.exception("graceful release failed")
+    for consumer in list(_consumers.values()):
+        try:
+            consumer.released = True
+            await consumer.send(text_data='{"type":"server.restarting"}')
+            await consumer.close(code=CLOSE_SERVER_RESTART, reason="server restarting")
+        except Exception:  # noqa: BLE001
+            pass
+    # give the close frames a moment to flush, bounded by the deadline
+    await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))
+    _stop_server()
+
+
+def _stop_server() -> None:
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signal.SIGTERM, None)  # Twisted's own handler: reactor.stop()
+    else:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,51 @@
+"""Query counts of the per-socket hot paths, pinned."""
+
+import pytest
+
+from realtime import calls
+from realtime import services as rt
+from social import services
+
+
+@pytest.mark.django_db
+def test_heartbeat_costs_no_query_with_a_cached_session(make_user, make_session, django_assert_num_queries):
+    user = make_user()
+    _, token = make_session(user)
+    assert rt.socket_heartbeat(user_id=user.pk, socket_id="s", available=True, token=token)  # warms the cache
+    with django_assert_num_queries(0):
+        assert rt.socket_heartbeat(user_id=user.pk, socket_id="s", available=True, token=token)
+
+
+@pytest.mark.django_db
+def test_lease_renewal_is_two_queries_for_any_number_of_users(make_user, django_assert_num_queries):
+    users = [make_user() for _ in range(6)]
+    for i in range(0, 6, 2):
+        services.room_start(inviter_id=users[i].pk, invitee_id=users[i + 1].pk, mode="video", seconds=60)
+    with django_assert_num_queries(2):
+        assert services.room_leases_renew(user_ids={u.pk for u in users}) == []
+
+
+@pytest.mark.django_db
+def test_sweep_with_nothing_due_is_two_queries(make_user, django_assert_num_queries):
+    a, b = make_user(), make_user()
+    services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=60)
+    with django_assert_num_queries(2):
+        assert services.room_sweep() == {"lease_expired": 0, "grace_ended": 0, "timer_ended": 0}
+
+
+@pytest.mark.django_db
+def test_invite_send_and_accept_query_counts(make_user, django_assert_num_queries):
+    from realtime import presence
+
+    a, b = make_user("A"), make_user("B")
+    presence.socket_touch(user_id=b.pk, socket_id="b", available=True)
+    from moderation.selectors import user_ban_active
+
+    user_ban_active(user_id=a.pk), user_ban_active(user_id=b.pk)  # ban checks are cached (0 queries when warm)
+    # target lookup, overdue rooms, live rooms, blocks, cooldown
+    with django_assert_num_queries(5):
+        invite = calls.invite_send(sender=a, to_public_id=b.public_id, mode="video", seconds=60)
+    # (savepoint: the test runs in a transaction) room, both participants, participants with
+    # their users for the two room.started messages, (release)
+    with django_assert_num_queries(5):
+        calls.invite_accept(user=b, invite_id=invite["id"])

@@ -1,0 +1,124 @@
+"""Thin DRF views for the queue, blocks, call history and cooldowns."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import user_get_by_public_id
+from config import clock
+from realtime import services as rt
+from social import selectors, services
+from social.cards import user_card
+from social.serializers import (
+    BlockListOutputSerializer,
+    BlockOutputSerializer,
+    CallHistoryOutputSerializer,
+    CallHistoryPageOutputSerializer,
+    CooldownListOutputSerializer,
+    QueuePageOutputSerializer,
+    QueueQueryInputSerializer,
+)
+
+
+class QueueApi(APIView):
+    @extend_schema(
+        parameters=[QueueQueryInputSerializer],
+        responses={200: QueuePageOutputSerializer},
+        tags=["social"],
+        summary="Available users for me (paginated with offset/limit)",
+    )
+    def get(self, request):
+        query = QueueQueryInputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        page = rt.queue_page(
+            user_id=request.user.pk,
+            offset=data["offset"],
+            limit=data.get("limit") or settings.QUEUE_PAGE_SIZE,
+            include_cooldown=data["include_cooldown"],
+        )
+        return Response(QueuePageOutputSerializer(page).data)
+
+
+class BlockListApi(APIView):
+    @extend_schema(responses={200: BlockListOutputSerializer}, tags=["social"], summary="Users I blocked")
+    def get(self, request):
+        blocks = selectors.blocks_for_user(user_id=request.user.pk)[:500]
+        data = [{"user": user_card(b.blocked), "created_at": b.created_at} for b in blocks]
+        return Response(BlockListOutputSerializer({"results": data}).data)
+
+
+class BlockApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={201: BlockOutputSerializer, 200: BlockOutputSerializer},
+        tags=["social"],
+        summary="Block a user (idempotent)",
+    )
+    def post(self, request, user_id):
+        other = user_get_by_public_id(public_id=user_id)
+        block, created = services.block_create(user=request.user, other=other)
+        body = BlockOutputSerializer({"user": user_card(other), "created_at": block.created_at}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=None, responses={204: None}, tags=["social"], summary="Unblock a user (idempotent)")
+    def delete(self, request, user_id):
+        other = user_get_by_public_id(public_id=user_id)
+        services.block_delete(user=request.user, other=other)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HistoryPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class HistoryApi(APIView):
+    pagination_class = HistoryPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("cursor", str, description="Opaque cursor from `next`/`previous`."),
+            OpenApiParameter("page_size", int, description="1–100 (default 20)."),
+        ],
+        responses={200: CallHistoryPageOutputSerializer},
+        tags=["social"],
+        summary="My call history, newest first (cursor pagination)",
+    )
+    def get(self, request):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.history_for_user(user_id=request.user.pk), request, view=self)
+        data = [
+            {
+                "id": h.pk,
+                "partner": user_card(h.partner),
+                "mode": h.mode,
+                "started_at": h.started_at,
+                "ended_at": h.ended_at,
+                "duration_seconds": h.duration_seconds,
+                "end_reason": h.end_reason,
+            }
+            for h in page
+        ]
+        return paginator.get_paginated_response(CallHistoryOutputSerializer(data, many=True).data)
+
+
+class CooldownListApi(APIView):
+    @extend_schema(responses={200: CooldownListOutputSerializer}, tags=["social"], summary="My active cooldowns")
+    def get(self, request):
+        now = clock.now()
+        me = request.user.pk
+        data = []
+        for c in selectors.cooldowns_for_user(user_id=me)[:500]:
+            other = c.user_high if c.user_low_id == me else c.user_low
+            data.append(
+                {"user": user_card(other), "until": c.until, "remaining_seconds": int((c.until - now).total_seconds())}
+            )
+        return Response(CooldownListOutputSerializer({"results": data}).data)

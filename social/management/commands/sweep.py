@@ -1,0 +1,14 @@
+"""``manage.py sweep``: finalise passed room deadlines and expire call invites once (cron-able;
+every server process also sweeps on its own)."""
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "End rooms whose grace or timer deadline passed, move rooms of dead processes into grace, expire invites."
+
+    def handle(self, *args, **options):
+        from realtime.runtime import tick
+
+        result = tick(user_ids=set(), renew=False)
+        self.stdout.write(" ".join(f"{k}={v}" for k, v in sorted(result.items())))

@@ -1,0 +1,63 @@
+from rest_framework import serializers
+
+
+class SocialUserCardSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    gender = serializers.CharField()
+    bio = serializers.CharField()
+    instagram_handle = serializers.CharField()
+    photo_url = serializers.CharField(allow_null=True)
+    intro_video_url = serializers.CharField(allow_null=True)
+
+
+class QueueEntryOutputSerializer(SocialUserCardSerializer):
+    cooldown_until = serializers.DateTimeField(allow_null=True)
+
+
+class QueuePageOutputSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    results = QueueEntryOutputSerializer(many=True)
+
+
+class QueueQueryInputSerializer(serializers.Serializer):
+    offset = serializers.IntegerField(min_value=0, max_value=100_000, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    include_cooldown = serializers.BooleanField(default=False)
+
+
+class CallHistoryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    partner = SocialUserCardSerializer()
+    mode = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    duration_seconds = serializers.IntegerField()
+    end_reason = serializers.CharField()
+
+
+class CooldownOutputSerializer(serializers.Serializer):
+    user = SocialUserCardSerializer()
+    until = serializers.DateTimeField()
+    remaining_seconds = serializers.IntegerField()
+
+
+class CooldownListOutputSerializer(serializers.Serializer):
+    results = CooldownOutputSerializer(many=True)
+
+
+class BlockOutputSerializer(serializers.Serializer):
+    user = SocialUserCardSerializer()
+    created_at = serializers.DateTimeField()
+
+
+class BlockListOutputSerializer(serializers.Serializer):
+    results = BlockOutputSerializer(many=True)
+
+
+class CallHistoryPageOutputSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = CallHistoryOutputSerializer(many=True)
