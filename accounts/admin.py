@@ -1,7 +1,28 @@
-from django.contrib import admin
+"""User admin.  Moderators (see the "Moderators" group) can view users and act on them through
+the actions below — ban, lift ban, ban their IPs, revoke all sessions — which call the moderation
+services (audited); they cannot edit accounts, staff or permissions (only superusers can)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Exists, OuterRef
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import Session, User
+from config import clock
+from invites.admin import InvitedByInline, UscCardInline
+from config.net import client_ip
+from moderation import selectors as mod_selectors
+from moderation import services as mod_services
+from moderation.admin import EXPIRY_CHOICES, EXPIRY_DELTAS, ReasonForm, intermediate, run_service
+from moderation.models import AuditLog, Ban, Report
 
 
 class SessionInline(admin.TabularInline):
@@ -11,24 +32,254 @@ class SessionInline(admin.TabularInline):
     fields = ["device_name", "ip", "created_at", "last_seen_at", "expires_at", "revoked_at"]
     readonly_fields = fields
     ordering = ["-last_seen_at"]
+    verbose_name_plural = "Sessions"
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReportsAgainstInline(_ReadOnlyInline):
+    model = Report
+    fk_name = "reported"
+    verbose_name_plural = "Reports against this user"
+    fields = ["created_at", "reporter", "category", "status", "action_taken", "details"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+
+class ReportsByInline(_ReadOnlyInline):
+    model = Report
+    fk_name = "reporter"
+    verbose_name_plural = "Reports filed by this user"
+    fields = ["created_at", "reported", "category", "status", "action_taken", "details"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+
+class BanInline(_ReadOnlyInline):
+    model = Ban
+    fk_name = "user"
+    verbose_name_plural = "Bans"
+    fields = ["created_at", "expires_at", "reason", "automatic", "created_by", "lifted_at", "lifted_by", "lift_reason"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+
+class BannedFilter(admin.SimpleListFilter):
+    title = "banned"
+    parameter_name = "banned"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Banned now"), ("permanent", "Banned permanently"), ("no", "Not banned")]
+
+    def queryset(self, request, queryset):
+        active = mod_selectors.ban_active_qs()
+        if self.value() == "yes":
+            return queryset.filter(pk__in=active.values("user_id"))
+        if self.value() == "permanent":
+            return queryset.filter(pk__in=active.filter(expires_at__isnull=True).values("user_id"))
+        if self.value() == "no":
+            return queryset.exclude(pk__in=active.values("user_id"))
+        return queryset
+
+
+class BanUsersForm(forms.Form):
+    DURATIONS = [("24h", "24 hours"), ("7d", "7 days"), ("30d", "30 days"), ("permanent", "Permanent")]
+    duration = forms.ChoiceField(choices=DURATIONS, initial="24h")
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+
+
+class BanIpsForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+    expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, initial="30d")
+
+
+_BAN_DELTAS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "permanent": None}
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["-created_at"]
-    list_display = ["name", "email", "account_type", "paid_status", "created_at", "is_staff"]
-    list_filter = ["account_type", "paid_status", "is_staff", "is_active"]
-    search_fields = ["name", "email"]
-    readonly_fields = ["public_id", "created_at", "last_login", "timer_total_seconds", "email_verified_at"]
+    list_display = ["name", "email", "account_type", "paid_status", "banned_now", "created_at", "is_staff"]
+    list_filter = [BannedFilter, "account_type", "paid_status", "is_staff", "is_active"]
+    search_fields = ["name", "email", "=public_id"]
+    readonly_fields = ["public_id", "created_at", "last_login", "timer_total_seconds", "email_verified_at",
+                       "ban_state", "history"]
     fieldsets = (
         (None, {"fields": ("public_id", "email", "password")}),
         ("Profile", {"fields": ("name", "gender", "bio", "instagram_handle", "photo", "intro_video")}),
-        ("Status", {"fields": ("account_type", "paid_status", "email_verified_at", "timer_total_seconds")}),
+        ("Status", {"fields": ("account_type", "paid_status", "email_verified_at", "timer_total_seconds", "ban_state")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "created_at")}),
+        ("History (audit log)", {"fields": ("history",)}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),)
-    inlines = [SessionInline]
+    inlines = [SessionInline, InvitedByInline, UscCardInline, BanInline, ReportsAgainstInline, ReportsByInline]
+    actions = ["ban_users", "lift_bans", "ban_ips", "revoke_sessions"]
+
+    def get_queryset(self, request):
+        # One EXISTS per page instead of one ban lookup per row.
+        active = mod_selectors.ban_active_qs().filter(user_id=OuterRef("pk"))
+        return super().get_queryset(request).annotate(banned_now=Exists(active))
+
+    @admin.display(description="Banned", boolean=True, ordering="banned_now")
+    def banned_now(self, obj):
+        return getattr(obj, "banned_now", None)
+
+    # Search: an exact USC ID finds its account through the growth issue's hash lookup, when present.
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = (search_term or "").strip()
+        if term.isdigit():
+            from invites.selectors import usc_registration_find
+
+            registration = usc_registration_find(student_id=term)
+            if registration is not None:
+                results = results | queryset.filter(pk=registration.user_id)
+        return results, may_have_duplicates
+
+    @admin.display(description="Ban")
+    def ban_state(self, obj):
+        ban = mod_selectors.user_ban_active(user_id=obj.pk)
+        if ban is None:
+            return "—"
+        return "permanent" if ban["until"] is None else f"until {ban['until']:%Y-%m-%d %H:%M} UTC"
+
+    @admin.display(description="History")
+    def history(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        rows = AuditLog.objects.filter(target_type="accounts.user", target_id=str(obj.pk))[:50]
+        if not rows:
+            return "No entries."
+        return format_html(
+            '<table class="user-history"><tr><th>When</th><th>Who</th><th>Action</th><th>Details</th><th>IP</th></tr>{}</table>',
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.actor_label or r.actor_type, r.action,
+                     ", ".join(f"{k}={v}" for k, v in (r.after or {}).items()), r.ip or "")
+                    for r in rows
+                ),
+            ),
+        )
+
+    # The same actions as buttons on the user page (object tools).
+    USER_PAGE_ACTIONS = {"ban": "ban_users", "lift": "lift_bans", "ban-ips": "ban_ips", "revoke": "revoke_sessions"}
+
+    def get_urls(self):
+        urls = [
+            path("<int:object_id>/moderate/<slug:what>/", self.admin_site.admin_view(self.moderate_view),
+                 name="accounts_user_moderate"),
+        ]
+        return urls + super().get_urls()
+
+    def moderate_view(self, request, object_id, what):
+        name = self.USER_PAGE_ACTIONS.get(what)
+        queryset = self.get_queryset(request).filter(pk=object_id)
+        if name is None or not queryset.exists():
+            raise Http404
+        func, _, _ = self.get_actions(request).get(name, (None, None, None))
+        if func is None:
+            raise PermissionDenied
+        if request.method == "POST":
+            response = func(self, request, queryset)
+            if response is not None:
+                return response  # the form again (invalid input)
+            return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
+        if what == "revoke":
+            return intermediate(self, request, queryset, action=name, title="Revoke all sessions", form=None,
+                                button="Revoke all sessions")
+        return func(self, request, queryset)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        actions = self.get_actions(request) if context.get("original") is not None else {}
+        context["moderation_buttons"] = [
+            (what, label) for what, label in (
+                ("ban", "Ban…"), ("lift", "Lift ban…"), ("ban-ips", "Ban their IPs…"), ("revoke", "Revoke all sessions…")
+            ) if self.USER_PAGE_ACTIONS[what] in actions
+        ]
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    # Moderators act through the actions; they never edit accounts.
+    def has_ban_permission(self, request):
+        return request.user.has_perm("moderation.add_ban")
+
+    def has_lift_permission(self, request):
+        return request.user.has_perm("moderation.change_ban")
+
+    def has_ipban_permission(self, request):
+        return request.user.has_perm("moderation.add_ipban")
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("moderation.revoke_sessions")
+
+    @admin.action(description="Ban the selected users (duration + reason)", permissions=["ban"])
+    def ban_users(self, request, queryset):
+        form = BanUsersForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            done = 0
+            for user in queryset:
+                done += run_service(
+                    request, mod_services.ban_create, "", user=user, actor=request.user,
+                    reason=form.cleaned_data["reason"], duration=_BAN_DELTAS[form.cleaned_data["duration"]],
+                    ip=client_ip(request),
+                ) is not None
+            if done:
+                messages.success(request, f"Banned {done} user(s).")
+            return None
+        return intermediate(self, request, queryset, action="ban_users", title="Ban users", form=form, button="Ban")
+
+    @admin.action(description="Lift the bans of the selected users", permissions=["lift"])
+    def lift_bans(self, request, queryset):
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            n = sum(
+                mod_services.user_bans_lift(user=u, actor=request.user, reason=form.cleaned_data["reason"],
+                                            ip=client_ip(request))
+                for u in queryset
+            )
+            messages.success(request, f"Lifted {n} ban(s).")
+            return None
+        return intermediate(self, request, queryset, action="lift_bans", title="Lift bans", form=form, button="Lift")
+
+    @admin.action(description="Ban the IP addresses of the selected users' sessions", permissions=["ipban"])
+    def ban_ips(self, request, queryset):
+        form = BanIpsForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            delta = EXPIRY_DELTAS.get(form.cleaned_data.get("expires_in") or "")
+            created = []
+            for user in queryset:
+                created += run_service(
+                    request, mod_services.user_ips_ban, "", user=user, actor=request.user,
+                    reason=form.cleaned_data["reason"], expires_at=clock.now() + delta if delta else None,
+                    ip=client_ip(request),
+                ) or []
+            messages.success(request, f"Banned {len(created)} address(es): {', '.join(b.network for b in created) or 'none new'}.")
+            return None
+        return intermediate(self, request, queryset, action="ban_ips", title="Ban these users' IP addresses",
+                            form=form, button="Ban IPs")
+
+    @admin.action(description="Revoke all sessions of the selected users", permissions=["revoke"])
+    def revoke_sessions(self, request, queryset):
+        n = 0
+        for user in queryset:
+            n += run_service(request, mod_services.user_sessions_revoke, "", user=user, actor=request.user,
+                             ip=client_ip(request)) or 0
+        messages.success(request, f"Revoked {n} session(s).")

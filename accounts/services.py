@@ -286,6 +286,7 @@ def make_permanent_request(*, user: User, email: str, password: str, ip: str | N
     ratelimit.check(f"mkperm:user:{user.pk}", limit=5, window=3600, message="Too many codes requested; try later.")
     if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
         raise errors.EmailTaken(fields={"email": ["That email address is already in use."]})
+    _refuse_permanently_banned_email(email)
     _validate_password(password, user)
     code = f"{secrets.randbelow(10**6):06d}"
     now = clock.now()
@@ -315,6 +316,15 @@ def _require_student_email_for_card_accounts(*, user: User, email: str) -> None:
         raise StudentEmailRequired(message, fields={"email": [message]})
 
 
+def _refuse_permanently_banned_email(email: str) -> None:
+    # An email tied to a permanently banned account can't come back on a new account.
+    from moderation.errors import EmailBanned
+    from moderation.selectors import email_permanently_banned
+
+    if email_permanently_banned(email=email):
+        raise EmailBanned(fields={"email": [EmailBanned.message]})
+
+
 def _send_code(email: str, code: str) -> None:
     minutes = int(settings.EMAIL_CODE_TTL.total_seconds() // 60)
     send_mail(
@@ -335,6 +345,7 @@ def email_verify(*, user: User, code: str, ip: str | None = None) -> User:
     )
     if verification is None or verification.expires_at <= now or verification.attempts >= settings.EMAIL_CODE_MAX_ATTEMPTS:
         raise errors.CodeExpired()
+    _refuse_permanently_banned_email(verification.email)  # banned after the code was sent
     # Count the try first, atomically, so parallel guesses can't exceed the limit.
     counted = EmailVerification.objects.filter(
         pk=verification.pk, consumed_at__isnull=True, attempts__lt=settings.EMAIL_CODE_MAX_ATTEMPTS

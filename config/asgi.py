@@ -18,16 +18,20 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.storage import summary_line  # noqa: E402
+from moderation.middleware import IpBanMiddleware  # noqa: E402
 from realtime import runtime  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 logging.getLogger("config.startup").info(summary_line())
 
-router = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
-    }
+# IP bans are enforced at the edge, for HTTP requests and WebSocket connects alike.
+router = IpBanMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        }
+    )
 )
 
 

@@ -29,7 +29,7 @@ PUBLIC_BASE_URL = ENV.public_base_url
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "moderation.admin_config.CampusAdminConfig",  # django.contrib.admin with a rate-limited login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -211,7 +211,10 @@ USE_TZ = True
 # --- DRF / OpenAPI ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerSessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "moderation.permissions.NotBanned",  # 403 "banned" except GET /api/me and /api/me/ban
+    ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
@@ -271,6 +274,15 @@ USC_SCAN_MAX_FAILURES = X["USC_SCAN_MAX_FAILURES"]  # per ip and per device, wit
 USC_SCAN_WINDOW_SECONDS = X["USC_SCAN_WINDOW_SECONDS"]
 USC_SCAN_TOKEN_TTL_SECONDS = X["USC_SCAN_TOKEN_TTL_SECONDS"]
 USC_EMAIL_DOMAIN = X["USC_EMAIL_DOMAIN"]  # card accounts become permanent only with an email here
+# --- Moderation (moderation app) ------------------------------------------------------------
+MODERATION_AUTO_BAN_REPORTERS = X["MODERATION_AUTO_BAN_REPORTERS"]  # distinct reporters ...
+MODERATION_AUTO_BAN_WINDOW_HOURS = X["MODERATION_AUTO_BAN_WINDOW_HOURS"]  # ... within this window
+MODERATION_AUTO_BAN_HOURS = X["MODERATION_AUTO_BAN_HOURS"]  # length of the automatic ban
+MODERATION_REPORTS_PER_HOUR = X["MODERATION_REPORTS_PER_HOUR"]  # per reporter
+MODERATION_BAN_CACHE_SECONDS = X["MODERATION_BAN_CACHE_SECONDS"]  # ban / IP-ban cache entries (invalidated on change)
+ADMIN_LOGIN_ATTEMPTS_PER_5_MIN = X["ADMIN_LOGIN_ATTEMPTS_PER_5_MIN"]  # per IP and per username
+# Requests allowed to a banned user (URL names, GET only).
+MODERATION_BAN_EXEMPT_URL_NAMES = ["me", "me-ban"]
 
 # --- Security --------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,17 +1,320 @@
-"""Moderation reads.  Ban checks are hot (every request, every socket) and cached by the
-moderation issue; these signatures are the contract other apps use."""
+"""Moderation reads.
+
+Ban checks are hot (every API request, every socket auth, every queue listing) so they are
+cache-aside: one cache read on a hit, one query on a miss.  Every ban change deletes the affected
+entries now and again after commit (``moderation.services``).  Expiry is compared on read with the
+clock helper, so a cached temporary ban lifts itself on time without any job or invalidation.
+"""
 
 from __future__ import annotations
+
+import ipaddress
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
+
+from config import clock
+from moderation.models import Ban, IpBan, Report
+
+BAN_KEY = "ban:u:"
+_NOT_BANNED = "-"
+
+
+# --- user bans -----------------------------------------------------------------------------------
+def ban_active_qs(*, now: datetime | None = None) -> QuerySet[Ban]:
+    now = now or clock.now()
+    return Ban.objects.filter(lifted_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+def effective_ban(rows: list[dict]) -> dict | None:
+    """Of several overlapping active bans, the one that lasts longest decides."""
+    if not rows:
+        return None
+    permanent = [r for r in rows if r["expires_at"] is None]
+    if permanent:
+        best = max(permanent, key=lambda r: r["created_at"])
+    else:
+        best = max(rows, key=lambda r: r["expires_at"])
+    return {"until": best["expires_at"], "reason": best["reason"]}
+
+
+def _load(user_ids: list[int]) -> dict[int, dict | None]:
+    found: dict[int, list[dict]] = {uid: [] for uid in user_ids}
+    for row in ban_active_qs().filter(user_id__in=user_ids).values("user_id", "expires_at", "reason", "created_at"):
+        found[row["user_id"]].append(row)
+    return {uid: effective_ban(rows) for uid, rows in found.items()}
+
+
+def _still_active(entry, now: datetime) -> dict | None:
+    if entry is None or entry == _NOT_BANNED:
+        return None
+    if entry["until"] is not None and entry["until"] <= now:
+        return None  # expired: lifts itself, cached or not
+    return {"until": entry["until"], "reason": entry["reason"]}
 
 
 def user_ban_active(*, user_id: int) -> dict | None:
     """The active ban of a user as ``{"until": datetime|None, "reason": str}``, or None.
 
-    Placeholder until the moderation issue lands: nobody is banned.
+    ``until`` None means permanent.  Cache hit: no query.
     """
-    return None
+    key = BAN_KEY + str(user_id)
+    entry = cache.get(key)
+    if entry is None:
+        entry = _load([user_id])[user_id] or _NOT_BANNED
+        cache.set(key, entry, timeout=settings.MODERATION_BAN_CACHE_SECONDS)
+    return _still_active(entry, clock.now())
 
 
 def banned_user_ids(*, user_ids) -> set[int]:
-    """Which of ``user_ids`` are banned right now (one query / cache read, never one per user)."""
-    return set()
+    """Which of ``user_ids`` are banned right now: one cache read, plus one query for the misses."""
+    ids = sorted({int(u) for u in user_ids})
+    if not ids:
+        return set()
+    entries = cache.get_many([BAN_KEY + str(uid) for uid in ids])
+    by_id = {uid: entries.get(BAN_KEY + str(uid)) for uid in ids}
+    missing = [uid for uid, entry in by_id.items() if entry is None]
+    if missing:
+        loaded = {uid: (ban or _NOT_BANNED) for uid, ban in _load(missing).items()}
+        cache.set_many({BAN_KEY + str(uid): e for uid, e in loaded.items()}, timeout=settings.MODERATION_BAN_CACHE_SECONDS)
+        by_id.update(loaded)
+    now = clock.now()
+    return {uid for uid, entry in by_id.items() if _still_active(entry, now) is not None}
+
+
+def user_permanently_banned(*, user_id: int) -> bool:
+    """True when the account has an active permanent ban (its USC card may not sign up again)."""
+    return ban_active_qs().filter(user_id=user_id, expires_at__isnull=True).exists()
+
+
+def email_permanently_banned(*, email: str) -> bool:
+    """True when ``email`` belonged to an account at the time it was banned permanently."""
+    email = (email or "").strip().lower()
+    if not email:
+        return False
+    return ban_active_qs().filter(banned_email__iexact=email, expires_at__isnull=True).exists()
+
+
+def ban_list_for_user(*, user_id: int) -> QuerySet[Ban]:
+    return Ban.objects.filter(user_id=user_id).select_related("created_by", "lifted_by").order_by("-created_at")
+
+
+# --- IP bans -------------------------------------------------------------------------------------
+# The shared cache holds a version token and, under that token, the list of active bans.  Each
+# process keeps the list it last parsed (an index by prefix length) with the token it came from, so
+# a check is one small cache read and a few set lookups, however many networks are banned.  A ban
+# change deletes the token: every process reloads (one query for the first one, a cache read for
+# the others).  Process memory is only a copy, always checked against the shared token.
+IP_BANS_VERSION_KEY = "ipban:ver"
+_IP_BANS_LIST_KEY = "ipban:list:"
+_local: tuple[str | None, dict] = (None, {})  # (version, index), replaced as one object: threads read it unlocked
+
+
+def _ip_ban_entries_from_db() -> list[dict]:
+    now = clock.now()
+    return [
+        {"id": b.pk, "network": b.network, "until": b.expires_at}
+        for b in IpBan.objects.filter(lifted_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    ]
+
+
+def _ip_ban_state() -> tuple[str, list[dict] | None]:
+    """(version token, entries or None when this process already holds that version)."""
+    version = cache.get(IP_BANS_VERSION_KEY)
+    if version is not None:
+        if version == _local[0]:
+            return version, None
+        entries = cache.get(_IP_BANS_LIST_KEY + version)
+        if entries is not None:
+            return version, entries
+    entries = _ip_ban_entries_from_db()
+    version = uuid.uuid4().hex
+    ttl = settings.MODERATION_BAN_CACHE_SECONDS
+    cache.set(_IP_BANS_LIST_KEY + version, entries, timeout=ttl + 60)
+    cache.set(IP_BANS_VERSION_KEY, version, timeout=ttl)
+    return version, entries
+
+
+def _build_index(entries: list[dict]) -> dict:
+    index: dict[tuple[int, int], dict[int, list[dict]]] = {}
+    for entry in entries:
+        net = ipaddress.ip_network(entry["network"], strict=False)
+        shift = net.max_prefixlen - net.prefixlen
+        index.setdefault((net.version, net.prefixlen), {}).setdefault(
+            int(net.network_address) >> shift, []
+        ).append(entry)
+    return index
+
+
+def _current_index() -> dict:
+    global _local
+    version, entries = _ip_ban_state()
+    if entries is None:
+        return _local[1]
+    index = _build_index(entries)
+    _local = (version, index)
+    return index
+
+
+def ip_ban_list() -> list[dict]:
+    """Active IP bans (from the shared cache; one query on a miss)."""
+    return [e for buckets in _current_index().values() for group in buckets.values() for e in group]
+
+
+def ip_ban_match(*, ip: str | None) -> dict | None:
+    """The active IP ban covering ``ip``, or None.  Cost: one cache read, no query on a hit."""
+    if not ip:
+        return None
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped  # ::ffff:203.0.113.5 is 203.0.113.5
+    now = clock.now()
+    value = int(addr)
+    for (version, prefixlen), buckets in _current_index().items():
+        if version != addr.version:
+            continue
+        for entry in buckets.get(value >> (addr.max_prefixlen - prefixlen), ()):
+            if entry["until"] is None or entry["until"] > now:  # expired ones lift themselves
+                return entry
+    return None
+
+
+# --- reports -------------------------------------------------------------------------------------
+OUTCOME_TEXT = {
+    (Report.Status.OPEN, ""): "We received your report and are reviewing it.",
+    (Report.Status.RESOLVED, Report.Action.BAN_24H): "We reviewed your report and suspended the account.",
+    (Report.Status.RESOLVED, Report.Action.BAN_7D): "We reviewed your report and suspended the account.",
+    (Report.Status.RESOLVED, Report.Action.BAN_PERMANENT): "We reviewed your report and banned the account.",
+    (Report.Status.RESOLVED, Report.Action.NO_ACTION): "We reviewed your report; no action was needed.",
+    (Report.Status.DISMISSED, Report.Action.NO_ACTION): "We reviewed your report and found no rule was broken.",
+}
+
+
+def report_outcome_text(report: Report) -> str:
+    if report.status == Report.Status.OPEN:
+        return OUTCOME_TEXT[(Report.Status.OPEN, "")]
+    return OUTCOME_TEXT.get((report.status, report.action_taken), "We reviewed your report.")
+
+
+def report_list_for_reporter(*, reporter) -> QuerySet[Report]:
+    return Report.objects.filter(reporter=reporter).select_related("reported").order_by("-created_at")
+
+
+def report_queue() -> QuerySet[Report]:
+    """The moderators' queue: open first, automatic bans on top, then oldest first; each row with
+    the count of other reports against the same user."""
+    prior = (
+        Report.objects.filter(reported=OuterRef("reported"))
+        .exclude(pk=OuterRef("pk"))
+        .order_by()
+        .values("reported")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    status_rank = Case(When(status=Report.Status.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return (
+        Report.objects.select_related("reporter", "reported", "assigned_to")
+        .annotate(prior_reports=Coalesce(Subquery(prior), 0), status_rank=status_rank)
+        .order_by("status_rank", "-auto_banned", "created_at")
+    )
+
+
+def distinct_reporters_since(*, reported_id: int, since: datetime) -> int:
+    return (
+        Report.objects.filter(reported_id=reported_id, created_at__gte=since)
+        .exclude(status=Report.Status.DISMISSED)
+        .values("reporter_id")
+        .distinct()
+        .count()
+    )
+
+
+# --- dashboard -----------------------------------------------------------------------------------
+def db_table_stats() -> list[dict]:
+    """The seeds' “db stats”: per table, rows and size.  PostgreSQL: from its statistics (row
+    counts are the planner's estimates, no table scans).  SQLite: exact counts."""
+    rows: list[dict] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT relname, n_live_tup, pg_total_relation_size(relid) FROM pg_stat_user_tables "
+                "ORDER BY pg_total_relation_size(relid) DESC, relname"
+            )
+            for name, count, size in cursor.fetchall():
+                rows.append({"table": name, "rows": int(count), "bytes": int(size)})
+            return rows
+        for name in sorted(connection.introspection.table_names(cursor)):
+            cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(name)}")  # noqa: S608 (introspected names)
+            count = cursor.fetchone()[0]
+            size = None
+            if connection.vendor == "sqlite":
+                try:
+                    cursor.execute("SELECT SUM(pgsize) FROM dbstat WHERE name = %s", [name])
+                    size = cursor.fetchone()[0]
+                except Exception:  # dbstat is an optional SQLite extension
+                    size = None
+            rows.append({"table": name, "rows": int(count), "bytes": size})
+    return rows
+
+
+def _live_room_count() -> int | None:
+    """Adapter for the realtime issue's ``social.selectors.live_room_count()``; None until it exists."""
+    try:
+        from social.selectors import live_room_count
+    except ImportError:
+        return None
+    return live_room_count()
+
+
+def dashboard_stats() -> dict:
+    from realtime.presence import online_user_count
+
+    now = clock.now()
+    return {
+        "users_online": online_user_count(),
+        "live_rooms": _live_room_count(),
+        "open_reports": Report.objects.filter(status=Report.Status.OPEN).count(),
+        "auto_banned_open_reports": Report.objects.filter(status=Report.Status.OPEN, auto_banned=True).count(),
+        "bans_last_24h": Ban.objects.filter(created_at__gte=now - timedelta(hours=24)).count(),
+        "active_bans": ban_active_qs(now=now).values("user_id").distinct().count(),
+        "active_ip_bans": IpBan.objects.filter(lifted_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        ).count(),
+        "tables": db_table_stats(),
+        "database_vendor": connection.vendor,
+        "generated_at": now,
+    }
+
+
+def user_export_data(*, user_id: int) -> dict:
+    """This app's part of ``GET /api/me/export``: reports the user filed (with their outcome, never
+    the moderator) and bans on the account."""
+    reports = Report.objects.filter(reporter_id=user_id).select_related("reported").order_by("created_at")
+    bans = Ban.objects.filter(user_id=user_id).order_by("created_at")
+    return {
+        "reports_filed": [
+            {
+                "id": r.pk,
+                "reported_user_id": str(r.reported.public_id),
+                "category": r.category,
+                "details": r.details,
+                "room_id": str(r.room_id) if r.room_id else None,
+                "status": r.status,
+                "outcome": report_outcome_text(r),
+                "created_at": r.created_at,
+            }
+            for r in reports
+        ],
+        "bans": [
+            {"reason": b.reason, "created_at": b.created_at, "expires_at": b.expires_at, "lifted_at": b.lifted_at}
+            for b in bans
+        ],
+    }

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group, Permission
 from accounts.models import User
 from accounts.services import session_create
 from moderation.services import audit_record
-mods = Group.objects.create(name="Moderators")
+mods = Group.objects.get_or_create(name="Moderators")[0]
 mods.permissions.add(*Permission.objects.filter(codename__startswith="view_")[:3])
 staff = User.objects.create_superuser("admin@example.edu", "s3cret-pass-word", name="Admin")
 staff.groups.add(mods)

@@ -1,0 +1,434 @@
+"""Admin screens for moderators.  Every change goes through ``moderation.services`` (audit rows
+included); nothing here calls ``.save()`` or ``.delete()`` on a moderation model."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from config import clock
+from config.errors import ApplicationError
+from config.net import client_ip
+from moderation import selectors, services
+from moderation.models import AuditLog, Ban, IpBan, Report
+
+EXPIRY_CHOICES = [
+    ("", "Never"),
+    ("1h", "1 hour"),
+    ("24h", "24 hours"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+]
+EXPIRY_DELTAS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+def _user_link(user):
+    if user is None:
+        return "—"
+    url = reverse("admin:accounts_user_change", args=[user.pk])
+    return format_html('<a href="{}">{}</a>', url, str(user))
+
+
+def run_service(request, fn, success: str, **kwargs):
+    """Call a service from the admin: success and domain errors become admin messages."""
+    try:
+        result = fn(**kwargs)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return None
+    if success:
+        messages.success(request, success)
+    return result
+
+
+# --- audit log: read-only for everyone, superusers included ------------------------------------
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_type", "actor_label", "action", "target_type", "target_label", "ip"]
+    list_filter = ["action", "actor_type", "target_type"]
+    search_fields = ["actor_label", "target_label", "=target_id", "action", "=ip"]
+    date_hierarchy = "created_at"
+    actions = None
+    readonly_fields = [f.name for f in AuditLog._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- reports ----------------------------------------------------------------------------------
+class ReportAdminForm(forms.ModelForm):
+    class Meta:
+        model = Report
+        fields = ["moderator_notes"]
+
+
+def render_evidence(evidence) -> str:
+    """The room snapshot as a readable page: facts, participants, transcript (and the raw JSON)."""
+    if not evidence:
+        return format_html("<em>{}</em>", "No room evidence (the report was not about a room).")
+    if not isinstance(evidence, dict):
+        return format_html("<pre>{}</pre>", json.dumps(evidence, indent=2, default=str))
+    facts = [(k, v) for k, v in evidence.items() if not isinstance(v, (list, dict))]
+    people = evidence.get("users") or evidence.get("participants") or []
+    msgs = evidence.get("messages") or evidence.get("last_messages") or []
+    names = {}
+    for p in people if isinstance(people, list) else []:
+        if isinstance(p, dict):
+            names[str(p.get("public_id") or p.get("id"))] = p.get("name") or p.get("public_id")
+    parts = [
+        format_html(
+            '<table class="evidence-facts">{}</table>',
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k.replace("_", " "), v) for k, v in facts)),
+        )
+    ]
+    if people:
+        parts.append(
+            format_html(
+                "<p><strong>Participants:</strong> {}</p>",
+                format_html_join(
+                    ", ", "{} <small>({})</small>",
+                    ((p.get("name", "?"), p.get("public_id") or p.get("id") or "") for p in people if isinstance(p, dict)),
+                ),
+            )
+        )
+    rows = []
+    for m in msgs if isinstance(msgs, list) else []:
+        if not isinstance(m, dict):
+            continue
+        sender = m.get("sender_name") or m.get("name") or names.get(str(m.get("sender") or m.get("sender_id") or m.get("from"))) or m.get("sender") or m.get("from") or "?"
+        rows.append((m.get("at") or m.get("created_at") or m.get("sent_at") or "", sender, m.get("body") or m.get("text") or ""))
+    if rows:
+        parts.append(
+            format_html(
+                '<table class="evidence-transcript"><caption>Transcript (last {} messages)</caption>'
+                "<tr><th>Time</th><th>From</th><th>Message</th></tr>{}</table>",
+                len(rows),
+                format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+            )
+        )
+    else:
+        parts.append(format_html("<p><em>{}</em></p>", "No text messages in this room."))
+    parts.append(
+        format_html("<details><summary>Raw snapshot</summary><pre>{}</pre></details>",
+                    json.dumps(evidence, indent=2, default=str))
+    )
+    return format_html_join("", "{}", ((p,) for p in parts))
+
+
+REPORT_ACTIONS = {
+    "ban_24h": (Report.Action.BAN_24H, "Resolved: banned 24 h."),
+    "ban_7d": (Report.Action.BAN_7D, "Resolved: banned 7 days."),
+    "ban_permanent": (Report.Action.BAN_PERMANENT, "Resolved: banned permanently."),
+    "no_action": (Report.Action.NO_ACTION, "Resolved with no action."),
+}
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    form = ReportAdminForm
+    change_form_template = "admin/moderation/report/change_form.html"
+    list_display = ["id", "reported_link", "category", "status", "auto_banned", "prior_reports_col",
+                    "assigned_to", "created_at"]
+    list_display_links = ["id"]
+    list_filter = ["status", "auto_banned", "category"]
+    search_fields = ["reported__name", "reported__email", "reporter__name", "reporter__email", "=id"]
+    readonly_fields = ["reporter_link", "reported_link", "category", "details", "room_id", "created_at", "status",
+                       "action_taken", "resolved_at", "resolved_by", "assigned_to", "auto_banned", "prior_reports_col",
+                       "evidence_display"]
+    fieldsets = (
+        ("Report", {"fields": ("reporter_link", "reported_link", "category", "details", "created_at",
+                               "prior_reports_col", "auto_banned")}),
+        ("Evidence", {"fields": ("room_id", "evidence_display")}),
+        ("Handling", {"fields": ("status", "action_taken", "assigned_to", "resolved_at", "resolved_by",
+                                 "moderator_notes")}),
+    )
+    actions = ["resolve_ban_24h", "resolve_ban_7d", "resolve_ban_permanent", "dismiss", "assign_to_me"]
+
+    def get_queryset(self, request):
+        return selectors.report_queue()
+
+    def get_ordering(self, request):
+        return ["status_rank", "-auto_banned", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Reported user")
+    def reported_link(self, obj):
+        return _user_link(obj.reported)
+
+    @admin.display(description="Reporter")
+    def reporter_link(self, obj):
+        return _user_link(obj.reporter)
+
+    @admin.display(description="Other reports against this user", ordering="prior_reports")
+    def prior_reports_col(self, obj):
+        count = getattr(obj, "prior_reports", 0)
+        if not count:
+            return 0
+        url = reverse("admin:moderation_report_changelist") + f"?reported__id__exact={obj.reported_id}"
+        return format_html('<a href="{}">{}</a>', url, count)
+
+    @admin.display(description="Room evidence")
+    def evidence_display(self, obj):
+        return render_evidence(obj.evidence)
+
+    def save_model(self, request, obj, form, change):
+        if change and "moderator_notes" in form.changed_data:
+            services.report_notes_set(
+                report=obj, actor=request.user, notes=form.cleaned_data["moderator_notes"], ip=client_ip(request)
+            )
+
+    # bulk actions (the queue) --------------------------------------------------------------
+    def _resolve_many(self, request, queryset, key):
+        action, success = REPORT_ACTIONS[key]
+        done = 0
+        for report in queryset:
+            done += run_service(request, services.report_resolve, "", report=report, actor=request.user,
+                                action=action, ip=client_ip(request)) is not None
+        if done:
+            messages.success(request, f"{success} ({done} report{'s' if done != 1 else ''})")
+
+    @admin.action(description="Resolve: ban the reported user 24 h", permissions=["change"])
+    def resolve_ban_24h(self, request, queryset):
+        self._resolve_many(request, queryset, "ban_24h")
+
+    @admin.action(description="Resolve: ban the reported user 7 days", permissions=["change"])
+    def resolve_ban_7d(self, request, queryset):
+        self._resolve_many(request, queryset, "ban_7d")
+
+    @admin.action(description="Resolve: ban the reported user permanently", permissions=["change"])
+    def resolve_ban_permanent(self, request, queryset):
+        self._resolve_many(request, queryset, "ban_permanent")
+
+    @admin.action(description="Dismiss (no violation)", permissions=["change"])
+    def dismiss(self, request, queryset):
+        done = sum(
+            run_service(request, services.report_dismiss, "", report=r, actor=request.user, ip=client_ip(request))
+            is not None
+            for r in queryset
+        )
+        if done:
+            messages.success(request, f"Dismissed {done} report(s).")
+
+    @admin.action(description="Assign to me", permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        for report in queryset:
+            services.report_assign(report=report, actor=request.user, assignee=request.user, ip=client_ip(request))
+        messages.success(request, "Assigned to you.")
+
+    # buttons on the report page --------------------------------------------------------------
+    def get_urls(self):
+        urls = [
+            path("<path:object_id>/act/", self.admin_site.admin_view(self.act_view), name="moderation_report_act"),
+        ]
+        return urls + super().get_urls()
+
+    def act_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        report = self.get_object(request, object_id)
+        if report is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, report):
+            raise PermissionDenied
+        key = request.POST.get("do", "")
+        ip = client_ip(request)
+        if key in REPORT_ACTIONS:
+            action, success = REPORT_ACTIONS[key]
+            run_service(request, services.report_resolve, success, report=report, actor=request.user, action=action,
+                        reason=request.POST.get("reason", ""), ip=ip)
+        elif key == "dismiss":
+            run_service(request, services.report_dismiss, "Report dismissed.", report=report, actor=request.user, ip=ip)
+        elif key == "assign_to_me":
+            run_service(request, services.report_assign, "Assigned to you.", report=report, actor=request.user,
+                        assignee=request.user, ip=ip)
+        else:
+            messages.error(request, "Unknown action.")
+        return HttpResponseRedirect(reverse("admin:moderation_report_change", args=[report.pk]))
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        obj = context.get("original")
+        context["report_actions_allowed"] = bool(
+            obj is not None and obj.status == Report.Status.OPEN and self.has_change_permission(request, obj)
+        )
+        if obj is not None:
+            context["default_ban_reason"] = f"Report #{obj.pk}: {obj.get_category_display()}"
+        return super().render_change_form(request, context, *args, **kwargs)
+
+
+# --- bans -------------------------------------------------------------------------------------
+class ActiveBanFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("ended", "Lifted or expired")]
+
+    def queryset(self, request, queryset):
+        active_ids = selectors.ban_active_qs().values("pk")
+        if self.value() == "active":
+            return queryset.filter(pk__in=active_ids)
+        if self.value() == "ended":
+            return queryset.exclude(pk__in=active_ids)
+        return queryset
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+
+
+def intermediate(modeladmin, request, queryset, *, action: str, title: str, form, button: str):
+    return TemplateResponse(
+        request,
+        "admin/moderation/intermediate_action.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "objects": queryset,
+            "form": form,
+            "action": action,
+            "button": button,
+            "opts": modeladmin.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        },
+    )
+
+
+@admin.register(Ban)
+class BanAdmin(admin.ModelAdmin):
+    list_display = ["id", "user_link", "state", "expires_at", "automatic", "reason", "created_by", "created_at",
+                    "lifted_at", "lifted_by"]
+    list_filter = [ActiveBanFilter, "automatic"]
+    search_fields = ["user__name", "user__email", "reason", "=user__id"]
+    readonly_fields = ["user_link", "reason", "created_at", "created_by", "expires_at", "automatic", "report",
+                       "banned_email", "lifted_at", "lifted_by", "lift_reason", "state"]
+    fields = readonly_fields
+    actions = ["lift"]
+    list_select_related = ["user", "created_by", "lifted_by"]
+
+    def has_add_permission(self, request):
+        return False  # bans are created from a user or a report (duration + reason)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="User")
+    def user_link(self, obj):
+        return _user_link(obj.user)
+
+    @admin.display(description="State")
+    def state(self, obj):
+        if obj.lifted_at:
+            return "lifted"
+        if obj.is_active(clock.now()):
+            return "active (permanent)" if obj.permanent else "active"
+        return "expired"
+
+    @admin.action(description="Lift the selected bans", permissions=["change"])
+    def lift(self, request, queryset):
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            n = sum(services.ban_lift(ban=b, actor=request.user, reason=form.cleaned_data["reason"],
+                                      ip=client_ip(request)) for b in queryset)
+            messages.success(request, f"Lifted {n} ban(s).")
+            return None
+        return intermediate(self, request, queryset, action="lift", title="Lift bans", form=form, button="Lift")
+
+
+# --- IP bans ----------------------------------------------------------------------------------
+class IpBanAddForm(forms.ModelForm):
+    expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires in")
+
+    class Meta:
+        model = IpBan
+        fields = ["network", "reason"]
+
+    def clean_network(self):
+        try:
+            return services.network_normalize(self.cleaned_data["network"])
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+
+class ActiveIpBanFilter(ActiveBanFilter):
+    def queryset(self, request, queryset):
+        now = clock.now()
+        from django.db.models import Q
+
+        active = Q(lifted_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        if self.value() == "active":
+            return queryset.filter(active)
+        if self.value() == "ended":
+            return queryset.exclude(active)
+        return queryset
+
+
+@admin.register(IpBan)
+class IpBanAdmin(admin.ModelAdmin):
+    list_display = ["network", "state", "expires_at", "reason", "source_user", "created_by", "created_at", "lifted_at"]
+    list_filter = [ActiveIpBanFilter]
+    search_fields = ["network", "reason"]
+    actions = ["lift"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = IpBanAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["network", "reason", "expires_in"]
+        return ["network", "reason", "expires_at", "source_user", "created_by", "created_at", "lifted_at", "lifted_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        # The change permission is what lifting needs; the page itself stays read-only.
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="State")
+    def state(self, obj):
+        if obj.lifted_at:
+            return "lifted"
+        return "active" if obj.is_active(clock.now()) else "expired"
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # read-only once created
+        delta = EXPIRY_DELTAS.get(form.cleaned_data.get("expires_in") or "")
+        created = services.ip_ban_create(
+            network=form.cleaned_data["network"],
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+            expires_at=clock.now() + delta if delta else None,
+            ip=client_ip(request),
+        )
+        obj.__dict__.update({k: v for k, v in created.__dict__.items() if not k.startswith("_")})
+        obj._state.adding = False
+
+    @admin.action(description="Lift the selected IP bans", permissions=["change"])
+    def lift(self, request, queryset):
+        n = sum(services.ip_ban_lift(ip_ban=b, actor=request.user, ip=client_ip(request)) for b in queryset)
+        messages.success(request, f"Lifted {n} IP ban(s).")

@@ -1,0 +1,65 @@
+"""IP bans at the ASGI edge, for HTTP requests and WebSocket connects alike.
+
+Wraps the whole ASGI application (``config/asgi.py``), so the check runs before Django or
+Channels do any work and uses the same client-IP rule as everything else
+(``config.net.client_ip_from_scope``: ``X-Forwarded-For`` only counts ``TRUSTED_PROXY_COUNT``
+hops back, so a client cannot spoof its way out).  The list of active bans comes from the shared
+cache (one read per connection; one query on a miss), invalidated whenever a ban changes.
+"""
+
+from __future__ import annotations
+
+import json
+
+from channels.db import database_sync_to_async
+
+from config.net import client_ip_from_scope
+from moderation.errors import IpBanned, iso
+from moderation.selectors import ip_ban_match
+
+# Health probes come from the load balancer / orchestrator and must keep working.
+EXEMPT_HTTP_PATHS = frozenset({"/healthz", "/readyz"})
+WS_CLOSE_BANNED = 4403
+
+
+def _check(scope) -> dict | None:
+    return ip_ban_match(ip=client_ip_from_scope(scope))
+
+
+class IpBanMiddleware:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        kind = scope.get("type")
+        if kind == "websocket" or (kind == "http" and scope.get("path") not in EXEMPT_HTTP_PATHS):
+            # Not thread-sensitive: the check (a cache read; a query only on a miss) must not queue
+            # behind the sync views that Django runs on its one thread-sensitive executor.
+            ban = await database_sync_to_async(_check, thread_sensitive=False)(scope)
+            if ban is not None:
+                if kind == "http":
+                    await self._refuse_http(ban, send)
+                else:
+                    await self._refuse_websocket(receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse_http(ban: dict, send) -> None:
+        err = IpBanned(extra={"until": iso(ban["until"])})
+        body = json.dumps({"error": err.as_dict()}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": err.status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _refuse_websocket(receive, send) -> None:
+        message = await receive()
+        if message.get("type") == "websocket.connect":
+            # Closing before accepting: the server answers the handshake with HTTP 403.
+            await send({"type": "websocket.close", "code": WS_CLOSE_BANNED})
