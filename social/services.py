@@ -95,7 +95,7 @@ def room_start(*, inviter_id: int, invitee_id: int, mode: str, seconds: int) -> 
             )
             RoomParticipant.objects.bulk_create(
                 [
-                    RoomParticipant(room=room, user_id=uid, lease_expires_at=now + _lease())
+                    RoomParticipant(room=room, user_id=uid, lease_expires_at=now + _lease(), last_message_at=now)
                     for uid in (inviter_id, invitee_id)
                 ]
             )
@@ -353,6 +353,9 @@ def room_sweep(*, limit: int = 500) -> dict:
             if reason:
                 _end_locked(room, reason=reason, actor_id=None, now=now)
                 counts["timer_ended" if reason == Room.EndReason.TIMER else "grace_ended"] += 1
+    from social.messages import torch_sweep  # 4. the torch rule of text rooms (social/messages.py)
+
+    counts.update(torch_sweep(now=now, limit=limit))
     return counts
 
 
