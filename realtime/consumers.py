@@ -191,8 +191,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     # --- in the room (issue 4): chat (persisted), typing and WebRTC signaling (relayed) ------------
     async def on_room_message(self, client_id: str, body: str):
-        message, created = await database_sync_to_async(signaling.chat_send)(
-            user_id=self.user_id, sender_public_id=self.user.public_id, connection_id=self.channel_name,
+        message, created = await signaling.chat_call(
+            signaling.chat_send, user_id=self.user_id, sender_public_id=self.user.public_id, connection_id=self.channel_name,
             client_id=client_id, body=body,
         )
         if created:  # committed: the peer's sockets (and my other ones) get it
@@ -203,7 +203,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         return {"type": "room.message.ack", "client_id": client_id, "message": message}
 
     async def on_room_replay(self, after_id: int):
-        page = await database_sync_to_async(signaling.chat_replay)(user_id=self.user_id, after_id=after_id)
+        page = await signaling.chat_call(signaling.chat_replay, user_id=self.user_id, after_id=after_id)
         return {"type": "room.messages", **page}
 
     async def _signal(self, event: dict, *, video_only: bool = True):
