@@ -191,8 +191,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     # --- in the room (issue 4): chat (persisted), typing and WebRTC signaling (relayed) ------------
     async def on_room_message(self, client_id: str, body: str):
-        message, created = await signaling.chat_call(
-            signaling.chat_send, user_id=self.user_id, sender_public_id=self.user.public_id, connection_id=self.channel_name,
+        message, created, events = await signaling.chat_send(
+            user_id=self.user_id, sender_public_id=self.user.public_id, connection_id=self.channel_name,
             client_id=client_id, body=body,
         )
         if created:  # committed: the peer's sockets (and my other ones) get it
@@ -200,6 +200,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 room_group(message["room_id"]),
                 {"type": "room.chat", "origin": self.channel_name, "message": message},
             )
+        for user_ids, event in events:  # e.g. room.inactivity_cleared, to both
+            for uid in user_ids:
+                await self.channel_layer.group_send(user_group(uid), {"type": "client.send", "message": event})
         return {"type": "room.message.ack", "client_id": client_id, "message": message}
 
     async def on_room_replay(self, after_id: int):

@@ -80,6 +80,60 @@ def _insert_params(room_id, user_id, client_id, body, now) -> list:
     return [room, user_id, client_id, body, f("created_at").get_db_prep_value(now, connection), room]
 
 
+class _Overdue(Exception):
+    """The room's deadline passed: end it (its own transaction), then ``NotInRoom``."""
+
+    def __init__(self, room_id, reason: str):
+        super().__init__(reason)
+        self.room_id, self.reason = room_id, reason
+
+
+def _send_step(*, user_id: int, sender_public_id, client_id: str, body: str, now: datetime) -> tuple[dict, bool, list]:
+    """One message inside the caller's transaction: ``(message, created, events)``.
+
+    Raises (``NotInRoom``, ``_Overdue``) only before writing anything, so a batch transaction
+    stays usable for the next message.  ``events`` are ``(user_ids, message)`` to send after commit."""
+    # Both participants + the room, locking the room row only (room first, like every writer).
+    rows = list(
+        RoomParticipant.objects.select_for_update(of=("room",))
+        .select_related("room")
+        .filter(room__participants__user_id=user_id, room__participants__live=True)
+    )
+    me = next((p for p in rows if p.user_id == user_id), None)
+    if me is None or not me.live:
+        raise errors.NotInRoom()
+    room = me.room
+    reason = _overdue_reason(room, rows, now)
+    if reason:
+        raise _Overdue(room.pk, reason)
+    with connection.cursor() as cur:
+        cur.execute(_insert_sql(), _insert_params(room.pk, user_id, client_id, body, now))
+        row = cur.fetchone()
+    if row is None:  # a resend: the stored message, nobody told twice
+        stored = RoomMessage.objects.get(room_id=room.pk, sender_id=user_id, client_id=client_id)
+        return _payload_of(stored, sender_public_id), False, []
+    changes = {"last_message_at": now}
+    events = []
+    if me.torch_deadline is not None:
+        changes.update(torch_warned_at=None, torch_deadline=None)
+        events.append(
+            ([p.user_id for p in rows], {"type": "room.inactivity_cleared", "room_id": str(room.pk), "user": str(sender_public_id)})
+        )
+    RoomParticipant.objects.filter(pk=me.pk).update(**changes)
+    message = message_payload(
+        message_id=row[0], seq=row[1], room_id=room.pk, sender_public_id=sender_public_id,
+        client_id=client_id, body=body, created_at=now,
+    )
+    return message, True, events
+
+
+def _end_overdue(exc: _Overdue):
+    from social.services import room_end
+
+    room_end(room_id=exc.room_id, reason=exc.reason)
+    raise errors.NotInRoom()
+
+
 def room_message_send(*, user_id: int, sender_public_id, client_id: str, body: str) -> tuple[dict, bool]:
     """Store a chat message from ``user_id`` in their live room; returns ``(message, created)``.
 
@@ -88,45 +142,145 @@ def room_message_send(*, user_id: int, sender_public_id, client_id: str, body: s
     the room passed: it is ended now — deadlines are enforced on read).  A message from a warned
     participant clears their torch warning (both are told ``room.inactivity_cleared``)."""
     body = body_clean(body)
-    now = clock.now()
-    with transaction.atomic():
-        # Both participants + the room, locking the room row only (room first, like every writer).
-        rows = list(
-            RoomParticipant.objects.select_for_update(of=("room",))
-            .select_related("room")
-            .filter(room__participants__user_id=user_id, room__participants__live=True)
-        )
-        me = next((p for p in rows if p.user_id == user_id), None)
-        if me is None or not me.live:
-            raise errors.NotInRoom()
-        room = me.room
-        if _overdue_reason(room, rows, now):
-            ended = True
-        else:
-            ended = False
-            with connection.cursor() as cur:
-                cur.execute(_insert_sql(), _insert_params(room.pk, user_id, client_id, body, now))
-                row = cur.fetchone()
-            if row is not None:
-                changes = {"last_message_at": now}
-                if me.torch_deadline is not None:
-                    changes.update(torch_warned_at=None, torch_deadline=None)
-                    _tell_cleared(room, rows, sender_public_id)
-                RoomParticipant.objects.filter(pk=me.pk).update(**changes)
-                return (
-                    message_payload(
-                        message_id=row[0], seq=row[1], room_id=room.pk, sender_public_id=sender_public_id,
-                        client_id=client_id, body=body, created_at=now,
-                    ),
-                    True,
-                )
-    if ended:
-        from social.services import room_end
+    try:
+        with transaction.atomic():
+            message, created, events = _send_step(
+                user_id=user_id, sender_public_id=sender_public_id, client_id=client_id, body=body, now=clock.now()
+            )
+            for user_ids, event in events:
+                for uid in user_ids:
+                    user_send_on_commit(user_id=uid, message=event)
+    except _Overdue as exc:
+        _end_overdue(exc)
+    return message, created
 
-        room_end(room_id=room.pk, reason=_overdue_reason(room, rows, now))
-        raise errors.NotInRoom()
-    stored = RoomMessage.objects.get(room_id=room.pk, sender_id=user_id, client_id=client_id)
-    return _payload_of(stored, sender_public_id), False
+
+def room_messages_send_batch(*, items: list[dict]) -> list[tuple[bool, object, list]]:
+    """Group commit: store several messages (each a ``room_message_send`` keyword dict, plus an
+    optional ``check`` callable run first, e.g. a rate limit) in one transaction with a fixed
+    number of statements, whatever the batch size: rooms + participants (room rows locked, in
+    room-id order in every batch and process: no lock-order deadlocks), the rooms' last ``seq``,
+    already stored ``client_id``s, one multi-row INSERT, one UPDATE of the senders' last message
+    time (+ one clearing torch warnings, when any).
+
+    Returns, per item, ``(True, (message, created), events)`` or ``(False, exception, [])``; a
+    room's messages are numbered in arrival order.  If the transaction fails as a whole, every
+    item is retried on its own.  The caller sends ``events`` (``(user_ids, message)``) after this
+    returns (they are about committed state)."""
+    from django.db.models import Max
+
+    from config.errors import ApplicationError
+
+    now = clock.now()
+    results: list = [None] * len(items)
+    pending: list[int] = []
+    for i, item in enumerate(items):
+        try:
+            if item.get("check"):
+                item["check"]()
+            items[i] = {**item, "body": body_clean(item["body"]), "check": None}
+            pending.append(i)
+        except ApplicationError as exc:
+            results[i] = (False, exc, [])
+    if not pending:
+        return results
+    later: list[int] = []
+    try:
+        with transaction.atomic():
+            rows = (
+                RoomParticipant.objects.select_for_update(of=("room",))
+                .select_related("room")
+                .filter(room__participants__user_id__in={items[i]["user_id"] for i in pending}, room__participants__live=True)
+                .order_by("room_id", "id")
+            )
+            parts: dict[int, RoomParticipant] = {}
+            by_room: dict = {}
+            for p in rows:
+                if p.pk not in parts:  # both participants sending → the join yields a row twice
+                    parts[p.pk] = p
+                    by_room.setdefault(p.room_id, []).append(p)
+            by_user = {p.user_id: p for p in parts.values()}
+            overdue = {rid for rid, ps in by_room.items() if _overdue_reason(ps[0].room, ps, now)}
+            todo = []
+            for i in pending:
+                me = by_user.get(items[i]["user_id"])
+                if me is None:
+                    results[i] = (False, errors.NotInRoom(), [])
+                elif me.room_id in overdue:
+                    later.append(i)  # ended by room_message_send on its own, after this commit
+                else:
+                    todo.append(i)
+            if todo:
+                room_ids = {by_user[items[i]["user_id"]].room_id for i in todo}
+                seqs = dict(
+                    RoomMessage.objects.filter(room_id__in=room_ids)
+                    .values("room_id").annotate(last=Max("seq")).values_list("room_id", "last")
+                )
+                stored = {
+                    (m.room_id, m.sender_id, m.client_id): m
+                    for m in RoomMessage.objects.filter(
+                        room_id__in=room_ids,
+                        sender_id__in={items[i]["user_id"] for i in todo},
+                        client_id__in={items[i]["client_id"] for i in todo},
+                    )
+                }
+                new: dict = {}  # key → (index, RoomMessage)
+                dup_of: dict[int, tuple] = {}
+                for i in todo:
+                    it = items[i]
+                    me = by_user[it["user_id"]]
+                    key = (me.room_id, me.user_id, it["client_id"])
+                    if key in stored:
+                        results[i] = (True, (_payload_of(stored[key], it["sender_public_id"]), False), [])
+                    elif key in new:
+                        dup_of[i] = key  # the same message twice in one batch
+                    else:
+                        seq = seqs.get(me.room_id, 0) + 1
+                        seqs[me.room_id] = seq
+                        new[key] = (i, RoomMessage(
+                            room_id=me.room_id, sender_id=me.user_id, client_id=it["client_id"],
+                            body=it["body"], created_at=now, seq=seq,
+                        ))
+                if new:
+                    RoomMessage.objects.bulk_create([m for _, m in new.values()])
+                    senders = {by_user[items[i]["user_id"]] for i, _ in new.values()}
+                    RoomParticipant.objects.filter(pk__in=[p.pk for p in senders]).update(last_message_at=now)
+                    warned = {p.user_id for p in senders if p.torch_deadline is not None}
+                    if warned:
+                        RoomParticipant.objects.filter(pk__in=[p.pk for p in senders if p.user_id in warned]).update(
+                            torch_warned_at=None, torch_deadline=None
+                        )
+                    told: set[int] = set()
+                    for i, m in new.values():
+                        it = items[i]
+                        events = []
+                        if it["user_id"] in warned and it["user_id"] not in told:
+                            told.add(it["user_id"])
+                            events.append((
+                                [p.user_id for p in by_room[m.room_id]],
+                                {"type": "room.inactivity_cleared", "room_id": str(m.room_id), "user": str(it["sender_public_id"])},
+                            ))
+                        results[i] = (True, (_payload_of(m, it["sender_public_id"]), True), events)
+                for i, key in dup_of.items():
+                    first = new[key][1]
+                    results[i] = (True, (_payload_of(first, items[i]["sender_public_id"]), False), [])
+    except Exception:  # noqa: BLE001 - the batch failed as a whole (e.g. a lost connection): one by one
+        for i in pending:
+            results[i] = _single(items[i])
+        return results
+    for i in later:
+        results[i] = _single(items[i])
+    return results
+
+
+def _single(item: dict):
+    try:
+        if item.get("check"):
+            item["check"]()
+        kwargs = {k: item[k] for k in ("user_id", "sender_public_id", "client_id", "body")}
+        return (True, room_message_send(**kwargs), [])
+    except Exception as exc:  # noqa: BLE001 - reported to that item's sender
+        return (False, exc, [])
 
 
 def _payload_of(m: RoomMessage, sender_public_id) -> dict:
@@ -151,14 +305,6 @@ def _public_ids(participants: list[RoomParticipant]) -> dict[int, str]:
     from accounts.models import User
 
     return {pk: str(pid) for pk, pid in User.objects.filter(pk__in=[p.user_id for p in participants]).values_list("pk", "public_id")}
-
-
-def _tell_cleared(room: Room, participants: list[RoomParticipant], sender_public_id) -> None:
-    for p in participants:
-        user_send_on_commit(
-            user_id=p.user_id,
-            message={"type": "room.inactivity_cleared", "room_id": str(room.pk), "user": str(sender_public_id)},
-        )
 
 
 # --- replay / transcript reads -----------------------------------------------------------------
