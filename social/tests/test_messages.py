@@ -292,3 +292,64 @@ def test_export_has_the_transcripts_of_my_rooms(make_user, auth_api):
     assert len(transcripts) == 1 and transcripts[0]["room_id"] == str(room.pk)
     assert [(m["body"], m["from_you"]) for m in transcripts[0]["messages"]] == [("mine", True), ("yours", False)]
     assert "call_history" in doc["social"] and "blocks" in doc["social"] and "cooldowns" in doc["social"]
+
+
+# --- group commit ------------------------------------------------------------------------------------
+def item(user, body, client_id, **kw):
+    return {"user_id": user.pk, "sender_public_id": user.public_id, "client_id": client_id, "body": body, **kw}
+
+
+def test_batch_stores_many_rooms_in_arrival_order_with_per_item_outcomes(make_user):
+    a, b, room = start(make_user)
+    c, d, other = start(make_user, names=("Cid", "Dee"))
+    e, f, late = start(make_user, names=("Eli", "Fay"), seconds=60)
+    outsider = make_user("Out")
+    send(a, "before", "old")
+    clock.advance(61)  # the third room's timer ran out (nobody swept yet)
+    items = [
+        item(a, "one", "1"), item(c, "x", "1"), item(b, "two", "1"), item(a, "three", "2"),
+        item(a, "one again", "1"),  # same client id as the first: stored once
+        item(a, "before (resend)", "old"),  # already stored before this batch
+        item(outsider, "hi", "1"), item(b, "   ", "2"), item(e, "too late", "1"),
+        item(d, "y", "1", check=lambda: (_ for _ in ()).throw(ApplicationError("slow", code="rate_limited"))),
+    ]
+    out = messages.room_messages_send_batch(items=items)
+    ok = [r[1][0] if r[0] else r[1].code for r in out]
+    assert [m["body"] for m in ok[:4]] == ["one", "x", "two", "three"]
+    assert [m["seq"] for m in (ok[0], ok[2], ok[3])] == [2, 3, 4] and ok[1]["seq"] == 1
+    assert [r[1][1] for r in out[:4]] == [True] * 4
+    assert out[4][1] == (ok[0], False) and out[5][1][1] is False and out[5][1][0]["body"] == "before"
+    assert ok[6:] == ["not_in_room", "invalid", "not_in_room", "rate_limited"]
+    late.refresh_from_db()
+    assert late.end_reason == "timer"
+    ids = list(RoomMessage.objects.filter(room=room).order_by("id").values_list("seq", flat=True))
+    assert ids == [1, 2, 3, 4]  # ids and seq in the same order, no gap
+    assert RoomMessage.objects.count() == 5
+
+
+def test_batch_clears_a_torch_warning_once_and_reports_it(make_user):
+    a, b, room = start(make_user)
+    clock.advance(120)
+    messages.torch_sweep()
+    out = messages.room_messages_send_batch(items=[item(a, "here", "1"), item(a, "still", "2")])
+    [(user_ids, event)] = out[0][2]
+    assert sorted(user_ids) == sorted([a.pk, b.pk])
+    assert event == {"type": "room.inactivity_cleared", "room_id": str(room.pk), "user": str(a.public_id)}
+    assert out[1][2] == []
+    p = parts(room)
+    assert p[a.pk].torch_deadline is None and p[b.pk].torch_deadline is not None
+
+
+def test_batch_costs_a_fixed_number_of_queries(make_user, django_assert_num_queries):
+    rooms = [start(make_user, names=(f"A{i}", f"B{i}")) for i in range(20)]
+    for a, b, room in rooms:
+        send(a, "warm", "w")
+    small = [item(a, "hi", "s") for a, b, room in rooms[:2]]
+    big = [item(u, "hi", "b") for a, b, room in rooms for u in (a, b)]
+    # rooms + participants (locked), last seq per room, stored client ids, insert, senders' last
+    # message time; + savepoint/release (the test runs in a transaction)
+    with django_assert_num_queries(7):
+        messages.room_messages_send_batch(items=small)
+    with django_assert_num_queries(7):
+        out = messages.room_messages_send_batch(items=big)
+    assert all(r[0] and r[1][1] for r in out) and len(out) == 40
