@@ -149,14 +149,6 @@ def _call(func, kwargs):
         connections.close_all()
 
 
-def chat_rate_check(*, connection_id: str) -> None:
-    """One chat message from this connection (``rate_limited``)."""
-    ratelimit.check(
-        f"roommsg:{connection_id}", limit=settings.ROOM_MESSAGE_RATE_PER_10S, window=WINDOW,
-        message="You are sending messages too fast.",
-    )
-
-
 async def chat_send(*, user_id: int, sender_public_id, connection_id: str, client_id: str, body: str):
     """Rate-limit per connection, then store (group commit); ``(message, created, events)``."""
     return await chat_submit(

@@ -149,3 +149,38 @@ def test_torch_warning_and_end_survive_a_sigkill(daphne_factory):
     assert earliest <= room.ended_at <= earliest + __import__("datetime").timedelta(seconds=3)
     assert room.history.count() == 2
     a2.close()
+
+
+def test_chat_across_two_processes_and_a_killed_one(daphne_factory, settings):
+    if not settings.REDIS_URL:
+        pytest.skip("two processes share the channel layer through Redis (REDIS_URL)")
+    p1, p2 = daphne_factory(env=FAST), daphne_factory(env=FAST)
+    ta, ida = signup(p1, "Ann")
+    tb, idb = signup(p2, "Bob")
+    a, b = WsClient(p1, ta), WsClient(p2, tb)
+    a.auth()
+    b.auth()
+    b.send({"type": "presence.set", "available": True})
+    b.expect("presence.state")
+    a.send({"type": "invite.send", "to": idb, "mode": "video", "seconds": 300})
+    b.send({"type": "invite.accept", "invite_id": b.expect("invite.received")["invite"]["id"]})
+    room_id = a.expect("room.started")["room"]["id"]
+    # side chat and signaling across processes
+    a.send({"type": "room.message", "client_id": "1", "body": "from process 1"})
+    sent = a.expect("room.message.ack")["message"]
+    assert b.expect("room.message")["message"] == sent
+    b.send({"type": "offer", "sdp": "v=0"})
+    assert a.expect("offer")["sdp"] == "v=0"
+    b.send({"type": "room.message", "client_id": "1", "body": "from process 2"})
+    reply = b.expect("room.message.ack")["message"]
+    a.expect("room.message")
+    p1.kill()
+    a2 = WsClient(p2, ta)  # A comes back on the surviving process
+    assert a2.auth()["room"]["id"] == room_id
+    a2.send({"type": "room.replay", "after_id": sent["id"]})
+    assert [m["id"] for m in a2.expect("room.messages")["messages"]] == [reply["id"]]
+    a2.send({"type": "room.message", "client_id": "1", "body": "from process 1"})  # a resend: same id
+    assert a2.expect("room.message.ack")["message"]["id"] == sent["id"]
+    assert RoomMessage.objects.filter(room_id=room_id).count() == 2
+    for c in (a2, b):
+        c.close()
