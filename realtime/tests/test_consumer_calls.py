@@ -262,3 +262,33 @@ async def test_receiver_rate_limit_and_banned_target(ws_user, clients, settings,
     assert (await cc.expect("error"))["code"] == "not_available"  # a banned target is not available
     await ca.send({"type": "invite.send", "to": str(c_user.public_id), "mode": "video", "seconds": 60})
     assert (await ca.expect("error"))["code"] == "banned"
+
+
+async def test_a_real_ban_ends_the_room_kicks_the_sockets_and_blocks_reconnects(ws_user, clients):
+    """Moderation's ban_create → room ends (reason ban, bookkeeping once), 4403 on every socket,
+    a new socket of the banned user is refused with 4403."""
+    from accounts.models import User
+    from moderation.services import ban_create
+
+    a, b, ca, cb, room_id = await start_room(ws_user, clients)
+
+    def ban():
+        mod = User.objects.create_superuser(email="mod@example.com", password="a-long-password-1")
+        ban_create(user=a, actor=mod, reason="abuse", duration=None)
+
+    await sync_to_async(ban)()
+    assert (await cb.expect("room.ended"))["reason"] == "ban"
+    assert (await ca.expect("room.ended"))["reason"] == "ban"
+    assert (await ca.expect("banned"))["reason"] == "abuse"
+    assert await ca.expect_close() == 4403
+    assert await sync_to_async(CallHistory.objects.filter(room_id=room_id).count)() == 2
+    again = clients(ca.token)
+    await again.open(auth=False)
+    await again.send({"type": "auth", "token": ca.token})
+    assert await again.expect_close() == 4403
+    # even with a (stale) available socket entry somewhere, the banned user stays out of queues
+    from realtime import presence
+
+    await sync_to_async(presence.socket_touch)(user_id=a.pk, socket_id="stale-elsewhere", available=True)
+    await available(cb)
+    assert (await cb.request({"type": "queue.get"}, "queue.list"))["results"] == []
