@@ -19,10 +19,13 @@ def _clean_shared_state():
 
 
 def _clear_cache() -> None:
+    from moderation.selectors import ip_ban_local_forget
+
     if hasattr(cache, "delete_pattern"):
         cache.delete_pattern("*")
     else:
         cache.clear()
+    ip_ban_local_forget()  # the process-local copy of the IP-ban list follows the shared cache
 
 
 @pytest.fixture

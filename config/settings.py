@@ -294,7 +294,10 @@ MODERATION_AUTO_BAN_REPORTERS = X["MODERATION_AUTO_BAN_REPORTERS"]  # distinct r
 MODERATION_AUTO_BAN_WINDOW_HOURS = X["MODERATION_AUTO_BAN_WINDOW_HOURS"]  # ... within this window
 MODERATION_AUTO_BAN_HOURS = X["MODERATION_AUTO_BAN_HOURS"]  # length of the automatic ban
 MODERATION_REPORTS_PER_HOUR = X["MODERATION_REPORTS_PER_HOUR"]  # per reporter
-MODERATION_BAN_CACHE_SECONDS = X["MODERATION_BAN_CACHE_SECONDS"]  # ban / IP-ban cache entries (invalidated on change)
+MODERATION_BAN_CACHE_SECONDS = X["MODERATION_BAN_CACHE_SECONDS"]
+# How long a process trusts its copy of the IP-ban list before comparing it with the shared
+# version (changes made on another process take effect within this time).
+IP_BAN_RECHECK_SECONDS = X["IP_BAN_RECHECK_SECONDS"]  # ban / IP-ban cache entries (invalidated on change)
 ADMIN_LOGIN_ATTEMPTS_PER_5_MIN = X["ADMIN_LOGIN_ATTEMPTS_PER_5_MIN"]  # per IP and per username
 # Requests allowed to a banned user (URL names, GET only).
 MODERATION_BAN_EXEMPT_URL_NAMES = ["me", "me-ban"]

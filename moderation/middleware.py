@@ -4,7 +4,8 @@ Wraps the whole ASGI application (``config/asgi.py``), so the check runs before 
 Channels do any work and uses the same client-IP rule as everything else
 (``config.net.client_ip_from_scope``: ``X-Forwarded-For`` only counts ``TRUSTED_PROXY_COUNT``
 hops back, so a client cannot spoof its way out).  The list of active bans comes from the shared
-cache (one read per connection; one query on a miss), invalidated whenever a ban changes.
+cache (at most one read per ``IP_BAN_RECHECK_SECONDS`` per process; one query on a miss),
+invalidated whenever a ban changes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from channels.db import database_sync_to_async
 
 from config.net import client_ip_from_scope
 from moderation.errors import IpBanned, iso
-from moderation.selectors import ip_ban_match
+from moderation.selectors import ip_ban_index_fresh, ip_ban_match
 
 # Health probes come from the load balancer / orchestrator and must keep working.
 EXEMPT_HTTP_PATHS = frozenset({"/healthz", "/readyz"})
@@ -33,9 +34,12 @@ class IpBanMiddleware:
     async def __call__(self, scope, receive, send):
         kind = scope.get("type")
         if kind == "websocket" or (kind == "http" and scope.get("path") not in EXEMPT_HTTP_PATHS):
-            # Not thread-sensitive: the check (a cache read; a query only on a miss) must not queue
-            # behind the sync views that Django runs on its one thread-sensitive executor.
-            ban = await database_sync_to_async(_check, thread_sensitive=False)(scope)
+            if ip_ban_index_fresh():
+                ban = _check(scope)  # pure CPU: this process's copy of the list is fresh
+            else:
+                # Not thread-sensitive: the check (a cache read; a query only on a miss) must not
+                # queue behind the sync views Django runs on its one thread-sensitive executor.
+                ban = await database_sync_to_async(_check, thread_sensitive=False)(scope)
             if ban is not None:
                 if kind == "http":
                     await self._refuse_http(ban, send)

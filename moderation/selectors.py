@@ -9,6 +9,7 @@ clock helper, so a cached temporary ban lifts itself on time without any job or 
 from __future__ import annotations
 
 import ipaddress
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -113,6 +114,11 @@ def ban_list_for_user(*, user_id: int) -> QuerySet[Ban]:
 IP_BANS_VERSION_KEY = "ipban:ver"
 _IP_BANS_LIST_KEY = "ipban:list:"
 _local: tuple[str | None, dict] = (None, {})  # (version, index), replaced as one object: threads read it unlocked
+# When this process last compared its copy with the shared version token.  Within
+# IP_BAN_RECHECK_SECONDS the copy is used as is: the check is then pure CPU (no cache read, no thread
+# hop at the ASGI edge), and a change made on another process takes effect here within that time.
+# Changes made by this process take effect at once (``ip_ban_local_forget``).
+_checked_at = 0.0
 
 
 def _ip_ban_entries_from_db() -> list[dict]:
@@ -151,9 +157,23 @@ def _build_index(entries: list[dict]) -> dict:
     return index
 
 
+def ip_ban_index_fresh() -> bool:
+    """True when ``ip_ban_match`` will answer from process memory alone (no I/O)."""
+    return _local[0] is not None and time.monotonic() - _checked_at < settings.IP_BAN_RECHECK_SECONDS
+
+
+def ip_ban_local_forget() -> None:
+    """Make the next check in this process compare with the shared version token."""
+    global _checked_at
+    _checked_at = 0.0
+
+
 def _current_index() -> dict:
-    global _local
+    global _local, _checked_at
+    if ip_ban_index_fresh():
+        return _local[1]
     version, entries = _ip_ban_state()
+    _checked_at = time.monotonic()
     if entries is None:
         return _local[1]
     index = _build_index(entries)

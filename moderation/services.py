@@ -193,6 +193,8 @@ def network_normalize(network: str) -> str:
 
 def _ip_bans_forget() -> None:
     _forget([selectors.IP_BANS_VERSION_KEY])
+    selectors.ip_ban_local_forget()
+    transaction.on_commit(selectors.ip_ban_local_forget)
 
 
 @transaction.atomic
