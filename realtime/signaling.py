@@ -1,8 +1,8 @@
 """In-room traffic that goes through the consumer: chat (persisted, ``social.messages``), typing
 and WebRTC signaling (ephemeral, relayed to the peer's sockets only).
 
-Per-connection rate limits are fixed-window counters in the shared cache (``config.ratelimit``:
-Redis INCR, atomic across processes); exceeding one answers ``rate_limited`` and keeps the socket.
+Per-connection rate limits are fixed-window counters in the shared cache (the keys of
+``config.ratelimit``: Redis INCR, atomic); exceeding one answers ``rate_limited`` and keeps the socket.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, connections
+from django.db import connections
 
 from config import ratelimit
 from config.errors import RateLimited
@@ -27,9 +27,9 @@ WINDOW = 10  # seconds
 # --- the chat writers ------------------------------------------------------------------------------
 # Chat is the hottest write path, so it is group-committed: messages that arrive while a batch is
 # being written wait for the next one, and each batch is one transaction (``room_messages_send_batch``)
-# on a small dedicated thread pool whose threads keep their database connection while work is queued
-# and hand it back once idle.  Acks still go out only after the batch committed.  One writer on
-# SQLite (writes are serialised by the file lock anyway), a few on PostgreSQL.
+# on a dedicated writer thread (``ROOM_CHAT_WRITERS``, default 1) that keeps its database
+# connection while work is queued and hands it back once idle.  Acks still go out only after the
+# batch committed.  Replays (reads) run on the same thread.
 MAX_BATCH = 64
 _pool: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
