@@ -238,6 +238,10 @@ def room_participant_connected(*, user_id: int) -> dict | None:
             connected=True, lease_expires_at=now + _lease(), disconnected_at=None
         )
         participants = _participants(room)
+        if any(p.torch_deadline is not None and p.torch_deadline <= now for p in participants):
+            # the torch rule's deadline passed while nobody swept (e.g. across a restart)
+            _end_locked(room, reason=Room.EndReason.INACTIVITY, actor_id=None, now=now)
+            return None
         if room.status == Room.Status.GRACE and all(p.connected for p in participants):
             Room.objects.filter(pk=room.pk).update(status=Room.Status.ACTIVE, grace_deadline=None, grace_started_at=None)
             room.status, room.grace_deadline, room.grace_started_at = Room.Status.ACTIVE, None, None

@@ -353,3 +353,13 @@ def test_batch_costs_a_fixed_number_of_queries(make_user, django_assert_num_quer
     with django_assert_num_queries(7):
         out = messages.room_messages_send_batch(items=big)
     assert all(r[0] and r[1][1] for r in out) and len(out) == 40
+
+
+def test_a_reconnect_after_the_torch_deadline_ends_the_room(make_user):
+    a, b, room = start(make_user)
+    clock.advance(120)
+    messages.torch_sweep()
+    clock.advance(61)  # nobody swept in between (e.g. the server was down)
+    assert services.room_participant_connected(user_id=a.pk) is None
+    room.refresh_from_db()
+    assert room.status == "ended" and room.end_reason == "inactivity"
