@@ -1,6 +1,6 @@
 """The baseline: a bare Channels relay on the same stack (Daphne, same channel layer settings),
 no auth, no validation, no database.  ``{"type": "join", "pair": n}`` then any frame is relayed
-to the other sockets of the pair's group."""
+to the other sockets of the pair's group (and acked to the sender when the frame says ``"ack": true``)."""
 
 import os
 
@@ -31,6 +31,8 @@ class BareRelay(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(
             self.group, {"type": "relay", "from": self.channel_name, "data": data.get("data")}
         )
+        if data.get("ack"):  # bench_room.py: the same reply a persisted room message gets, minus the database
+            await self.send(text_data=json.dumps({"type": "ack", "data": data.get("data")}))
 
     async def relay(self, event):
         if event["from"] != self.channel_name:

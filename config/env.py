@@ -201,6 +201,15 @@ def load() -> Env:
             "PURGE_ADMIN_SESSIONS_DAYS": _float("PURGE_ADMIN_SESSIONS_DAYS", 0.0),
             "PURGE_SCAN_ATTEMPTS_DAYS": _float("PURGE_SCAN_ATTEMPTS_DAYS", 30.0),
             "PURGE_READ_NOTIFICATIONS_DAYS": _float("PURGE_READ_NOTIFICATIONS_DAYS", 30.0),
+            # in the room (issue 4): chat, torch rule, signaling, retention
+            "ROOM_MESSAGE_MAX_CHARS": _int("ROOM_MESSAGE_MAX_CHARS", 2000),
+            "ROOM_MESSAGE_RATE_PER_10S": _int("ROOM_MESSAGE_RATE_PER_10S", 20),
+            "ROOM_SIGNAL_RATE_PER_10S": _int("ROOM_SIGNAL_RATE_PER_10S", 200),
+            "ROOM_SIGNAL_MAX_BYTES": _int("ROOM_SIGNAL_MAX_BYTES", 32 * 1024),
+            "ROOM_REPLAY_LIMIT": _int("ROOM_REPLAY_LIMIT", 500),
+            "ROOM_CHAT_WRITERS": _int("ROOM_CHAT_WRITERS", 0),
+            "TURN_CREDENTIAL_TTL_SECONDS": _int("TURN_CREDENTIAL_TTL_SECONDS", 3600),
+            "PURGE_ROOM_MESSAGES_DAYS": _float("PURGE_ROOM_MESSAGES_DAYS", 30.0),
             # moderation
             "MODERATION_AUTO_BAN_REPORTERS": _int("MODERATION_AUTO_BAN_REPORTERS", 4),
             "MODERATION_AUTO_BAN_WINDOW_HOURS": _int("MODERATION_AUTO_BAN_WINDOW_HOURS", 24),

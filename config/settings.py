@@ -262,6 +262,21 @@ INVITE_RATE_SENDER_PER_MINUTE = X["INVITE_RATE_SENDER_PER_MINUTE"]
 INVITE_RATE_RECEIVER_PER_MINUTE = X["INVITE_RATE_RECEIVER_PER_MINUTE"]
 QUEUE_PAGE_SIZE = X["QUEUE_PAGE_SIZE"]
 
+# --- in the room (issue 4): chat, torch rule, signaling; see docs/REALTIME.md ------------------
+TORCH_IDLE_SECONDS = X["TORCH_IDLE_SECONDS"]  # text rooms: silence before the inactivity warning
+TORCH_WARNING_SECONDS = X["TORCH_WARNING_SECONDS"]  # warning → room ends (reason "inactivity")
+ROOM_MESSAGE_MAX_CHARS = X["ROOM_MESSAGE_MAX_CHARS"]
+ROOM_MESSAGE_RATE_PER_10S = X["ROOM_MESSAGE_RATE_PER_10S"]  # per connection
+ROOM_SIGNAL_RATE_PER_10S = X["ROOM_SIGNAL_RATE_PER_10S"]  # offer/answer/ice-candidate/typing, per connection
+ROOM_SIGNAL_MAX_BYTES = X["ROOM_SIGNAL_MAX_BYTES"]  # an SDP or candidate payload
+ROOM_REPLAY_LIMIT = X["ROOM_REPLAY_LIMIT"]  # messages per room.replay answer (has_more pages on)
+ROOM_CHAT_WRITERS = X["ROOM_CHAT_WRITERS"]  # group-committing chat writer threads per process (0 = default, 1)
+STUN_URLS = X["STUN_URLS"]
+TURN_URLS = X["TURN_URLS"]
+TURN_SECRET = X["TURN_SECRET"]  # shared with the TURN server (coturn use-auth-secret)
+TURN_CREDENTIAL_TTL_SECONDS = X["TURN_CREDENTIAL_TTL_SECONDS"]
+PURGE_ROOM_MESSAGES_DAYS = X["PURGE_ROOM_MESSAGES_DAYS"]  # message bodies blanked after (ended rooms)
+
 # --- invites: codes, earned invites, referral intros, USC card registration -------------------
 INVITE_CODE_LENGTH = X["INVITE_CODE_LENGTH"]
 INVITE_UNLOCK_CALLS = X["INVITE_UNLOCK_CALLS"]  # completed calls before a user's own code unlocks

@@ -9,12 +9,13 @@ import asyncio
 import json
 import logging
 
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from config import clock, metrics
 from config.errors import ApplicationError
-from realtime import calls, runtime
+from realtime import calls, runtime, signaling
 from realtime.asyncdb import database_sync_to_async
 from realtime import services as rt
 from realtime.groups import room_group, user_group
@@ -32,6 +33,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     user = None
     user_id: int | None = None
     room_id: str | None = None
+    room_mode: str | None = None
     available = False
     _auth_task: asyncio.Task | None = None
     _authing = False
@@ -87,7 +89,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 return
             if mtype == "auth":
                 raise ProtocolError("already_authenticated", "This socket is already authenticated.")
-            handler = getattr(self, "on_" + mtype.replace(".", "_"))
+            handler = getattr(self, "on_" + mtype.replace(".", "_").replace("-", "_"))
             reply = await handler(**fields)
             if reply is not None:
                 if ref is not None:
@@ -124,7 +126,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         runtime.register(self)
         ok = await database_sync_to_async(rt.socket_ready)(user=self.user, socket_id=self.channel_name)
         if ok["room"]:
-            await self._join_room(ok["room"]["id"])
+            await self._join_room(ok["room"]["id"], mode=ok["room"].get("mode"))
         await self.send(text_data=_dumps(ok))
 
     # --- handlers: one per inbound type ----------------------------------------------------------
@@ -187,12 +189,64 @@ class ClientConsumer(AsyncWebsocketConsumer):
             {"type": "room.relay", "from_user": self.user_id, "room_id": self.room_id, "data": data},
         )
 
+    # --- in the room (issue 4): chat (persisted), typing and WebRTC signaling (relayed) ------------
+    async def on_room_message(self, client_id: str, body: str):
+        message, created, events = await signaling.chat_send(
+            user_id=self.user_id, sender_public_id=self.user.public_id, connection_id=self.channel_name,
+            client_id=client_id, body=body,
+        )
+        if created:  # committed: the peer's sockets (and my other ones) get it
+            await self.channel_layer.group_send(
+                room_group(message["room_id"]),
+                {"type": "room.chat", "origin": self.channel_name, "message": message},
+            )
+        for user_ids, event in events:  # e.g. room.inactivity_cleared, to both
+            for uid in user_ids:
+                await self.channel_layer.group_send(user_group(uid), {"type": "client.send", "message": event})
+        return {"type": "room.message.ack", "client_id": client_id, "message": message}
+
+    async def on_room_replay(self, after_id: int):
+        page = await signaling.chat_call(signaling.chat_replay, user_id=self.user_id, after_id=after_id)
+        return {"type": "room.messages", **page}
+
+    async def _signal(self, event: dict, *, video_only: bool = True):
+        if self.room_id is None:
+            raise ProtocolError("not_in_room", "You are not in a call.")
+        if video_only and self.room_mode != "video":
+            raise ProtocolError("not_video_room", "WebRTC signaling is for video rooms.")
+        await sync_to_async(signaling.signal_check, thread_sensitive=False)(connection_id=self.channel_name)
+        await self.channel_layer.group_send(
+            room_group(self.room_id),
+            {"type": "room.signal", "from_user": self.user_id, "message": {**event, "room_id": self.room_id}},
+        )
+
+    async def on_room_typing(self, typing: bool):
+        await self._signal({"type": "room.typing", "typing": typing}, video_only=False)
+
+    async def on_offer(self, sdp: str):
+        await self._signal({"type": "offer", "sdp": sdp})
+
+    async def on_answer(self, sdp: str):
+        await self._signal({"type": "answer", "sdp": sdp})
+
+    async def on_ice_candidate(self, candidate):
+        await self._signal({"type": "ice-candidate", "candidate": candidate})
+
+    async def room_chat(self, event):
+        message = event["message"]
+        if event["origin"] != self.channel_name and message["room_id"] == self.room_id:
+            await self.send(text_data=_dumps({"type": "room.message", "message": message}))
+
+    async def room_signal(self, event):
+        if event["from_user"] != self.user_id and event["message"]["room_id"] == self.room_id:
+            await self.send(text_data=_dumps(event["message"]))
+
     # --- channel-layer events ----------------------------------------------------------------
     async def client_send(self, event):
         message = event["message"]
         mtype = message.get("type")
         if mtype in ("room.started", "room.resumed"):
-            await self._join_room(message["room"]["id"])
+            await self._join_room(message["room"]["id"], mode=message["room"].get("mode"))
         elif mtype == "room.ended" and self.room_id == message.get("room_id"):
             await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
             self.room_id = None
@@ -207,7 +261,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if event["from_user"] != self.user_id and event["room_id"] == self.room_id:
             await self.send(text_data=_dumps({"type": "room.relay", "room_id": event["room_id"], "data": event["data"]}))
 
-    async def _join_room(self, room_id: str):
+    async def _join_room(self, room_id: str, mode: str | None = None):
+        self.room_mode = mode or self.room_mode
         if self.room_id == room_id:
             return
         if self.room_id:

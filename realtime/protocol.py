@@ -133,6 +133,63 @@ def _room_relay(d: dict) -> dict:
     return {"data": d["data"]}
 
 
+# --- in the room (issue 4): chat, typing, WebRTC signaling ------------------------------------
+def _room_message(d: dict) -> dict:
+    body = d.get("body")
+    if not isinstance(body, str):
+        raise ProtocolError("invalid", "'body' must be a string.", {"body": ["Required."]})
+    return {"client_id": _str(d, "client_id", max_len=64), "body": body}
+
+
+def _room_replay(d: dict) -> dict:
+    return {"after_id": _int(d, "after_id", required=False, default=0, hi=2**62)}
+
+
+def _room_typing(d: dict) -> dict:
+    return {"typing": _bool(d, "typing")}
+
+
+def _signal_max() -> int:
+    from django.conf import settings
+
+    return settings.ROOM_SIGNAL_MAX_BYTES
+
+
+def _sdp(d: dict) -> dict:
+    sdp = d.get("sdp")
+    if not isinstance(sdp, str) or not sdp:
+        raise ProtocolError("invalid", "'sdp' must be a non-empty string.", {"sdp": ["Required."]})
+    if len(sdp) > _signal_max():
+        raise ProtocolError("too_large", f"'sdp' is limited to {_signal_max()} characters.", {"sdp": ["Too large."]})
+    return {"sdp": sdp}
+
+
+def _ice_candidate(d: dict) -> dict:
+    """``candidate`` is an RTCIceCandidateInit object, or null for end-of-candidates."""
+    if "candidate" not in d:
+        raise _missing("candidate")
+    c = d["candidate"]
+    if c is None:
+        return {"candidate": None}
+    bad = ProtocolError("invalid", "'candidate' must be an RTCIceCandidateInit object or null.", {"candidate": ["Invalid."]})
+    if not isinstance(c, dict) or not isinstance(c.get("candidate"), str):
+        raise bad
+    if len(c["candidate"]) > min(4096, _signal_max()):
+        raise ProtocolError("too_large", "'candidate' is too large.", {"candidate": ["Too large."]})
+    clean = {"candidate": c["candidate"]}
+    for key, types, cap in (("sdpMid", (str,), 64), ("sdpMLineIndex", (int,), 65535), ("usernameFragment", (str,), 256)):
+        value = c.get(key)
+        if value is None:
+            clean[key] = None
+        elif isinstance(value, bool) or not isinstance(value, types) or (
+            len(value) > cap if isinstance(value, str) else not 0 <= value <= cap
+        ):
+            raise bad
+        else:
+            clean[key] = value
+    return {"candidate": clean}
+
+
 VALIDATORS: dict[str, Callable[[dict], dict]] = {
     "auth": _auth,
     "heartbeat": _empty,
@@ -146,6 +203,12 @@ VALIDATORS: dict[str, Callable[[dict], dict]] = {
     "room.get": _empty,
     "room.end": _empty,
     "room.relay": _room_relay,
+    "room.message": _room_message,
+    "room.replay": _room_replay,
+    "room.typing": _room_typing,
+    "offer": _sdp,
+    "answer": _sdp,
+    "ice-candidate": _ice_candidate,
 }
 
 

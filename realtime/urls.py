@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from realtime import apis
+
+urlpatterns = [
+    path("rtc-config", apis.RtcConfigApi.as_view(), name="rtc-config"),
+]

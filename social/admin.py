@@ -1,17 +1,34 @@
 from django.contrib import admin
 
-from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
+from social.models import Block, CallHistory, Cooldown, Room, RoomMessage, RoomParticipant, SessionCompletion
 
 
 class RoomParticipantInline(admin.TabularInline):
     model = RoomParticipant
     extra = 0
     can_delete = False
-    fields = ["user", "live", "connected", "lease_expires_at", "disconnected_at"]
+    fields = ["user", "live", "connected", "lease_expires_at", "disconnected_at", "last_message_at", "torch_deadline"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class RoomMessageInline(admin.TabularInline):
+    """The room's chat, read-only (reports carry their own evidence snapshot)."""
+
+    model = RoomMessage
+    extra = 0
+    can_delete = False
+    fields = ["seq", "sender", "body", "created_at", "body_purged_at"]
+    readonly_fields = fields
+    ordering = ["seq"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sender")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -31,7 +48,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class RoomAdmin(ReadOnlyAdmin):
     list_display = ["id", "mode", "status", "started_at", "ends_at", "grace_deadline", "ended_at", "end_reason"]
     list_filter = ["status", "mode", "end_reason"]
-    inlines = [RoomParticipantInline]
+    inlines = [RoomParticipantInline, RoomMessageInline]
 
 
 @admin.register(CallHistory)

@@ -22,6 +22,8 @@ from social.serializers import (
     CooldownListOutputSerializer,
     QueuePageOutputSerializer,
     QueueQueryInputSerializer,
+    TranscriptMessageOutputSerializer,
+    TranscriptPageOutputSerializer,
 )
 
 
@@ -98,6 +100,7 @@ class HistoryApi(APIView):
         data = [
             {
                 "id": h.pk,
+                "room_id": h.room_id,
                 "partner": user_card(h.partner),
                 "mode": h.mode,
                 "started_at": h.started_at,
@@ -122,3 +125,37 @@ class CooldownListApi(APIView):
                 {"user": user_card(other), "until": c.until, "remaining_seconds": int((c.until - now).total_seconds())}
             )
         return Response(CooldownListOutputSerializer({"results": data}).data)
+
+
+class TranscriptPagination(CursorPagination):
+    ordering = ("id",)
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class RoomTranscriptApi(APIView):
+    """A room's messages, oldest first — for its two participants only (404 for anybody else)."""
+
+    pagination_class = TranscriptPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("cursor", str, description="Opaque cursor from `next`/`previous`."),
+            OpenApiParameter("page_size", int, description="1–200 (default 50)."),
+        ],
+        responses={200: TranscriptPageOutputSerializer},
+        tags=["social"],
+        summary="Transcript of one of my conversations, oldest first (cursor pagination)",
+        description="`<id>` is a history entry id (`GET /api/history`) or, under /api/rooms/, the room id.",
+    )
+    def get(self, request, history_id=None, room_id=None):
+        rid = selectors.transcript_room_id_for_user(user_id=request.user.pk, history_id=history_id, room_id=room_id)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.room_messages_for_transcript(room_id=rid), request, view=self)
+        me = str(request.user.public_id)
+        data = []
+        for m in page:
+            row = selectors.message_row(m)
+            data.append({**row, "from_you": row["sender"] == me})
+        return paginator.get_paginated_response(TranscriptMessageOutputSerializer(data, many=True).data)

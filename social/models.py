@@ -29,6 +29,7 @@ class Room(models.Model):
         DISCONNECT = "disconnect", "Disconnected past the grace period"
         BAN = "ban", "A participant was banned"
         ACCOUNT_DELETED = "account_deleted", "A participant deleted their account"
+        INACTIVITY = "inactivity", "A participant stayed silent in a text room (torch rule)"
 
     LIVE = (Status.ACTIVE, Status.GRACE)
 
@@ -78,6 +79,11 @@ class RoomParticipant(models.Model):
     # Renewed by the process that holds one of the user's sockets; expiry = that process died.
     lease_expires_at = models.DateTimeField()
     disconnected_at = models.DateTimeField(null=True, blank=True)
+    # Torch rule (text rooms, social/messages.py): silence since ``last_message_at`` (the room start
+    # until the first message) longer than TORCH_IDLE_SECONDS → warned; ``torch_deadline`` passed → ended.
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    torch_warned_at = models.DateTimeField(null=True, blank=True)
+    torch_deadline = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -86,7 +92,10 @@ class RoomParticipant(models.Model):
                 fields=["user"], condition=Q(live=True), name="social_one_live_room_per_user"
             ),
         ]
-        indexes = [models.Index(fields=["live", "connected", "lease_expires_at"], name="social_part_lease_idx")]
+        indexes = [
+            models.Index(fields=["live", "connected", "lease_expires_at"], name="social_part_lease_idx"),
+            models.Index(fields=["live", "torch_deadline"], name="social_part_torch_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"user #{self.user_id} in {self.room_id}"
@@ -151,3 +160,34 @@ class Block(models.Model):
             models.CheckConstraint(condition=~Q(blocker=F("blocked")), name="social_block_not_self"),
         ]
         indexes = [models.Index(fields=["blocked"], name="social_block_blocked_idx")]
+
+
+class RoomMessage(models.Model):
+    """A chat message in a room (text rooms, side chat of video rooms), stored before it is acked.
+
+    ``client_id`` is the sender's idempotency key: a resend (e.g. after a reconnect) hits the
+    unique constraint and gets the stored message back instead of a second row.  Ids and ``seq``
+    grow in commit order within a room (inserts take the room's row lock), so "everything after
+    id N" is a complete replay.  Bodies are blanked after the retention (``body_purged_at``)."""
+
+    id = models.BigAutoField(primary_key=True)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # 1, 2, 3 … within the room: a client that sees a gap knows a message is still on its way
+    seq = models.PositiveIntegerField()
+    client_id = models.CharField(max_length=64)
+    body = models.TextField()
+    created_at = models.DateTimeField()
+    body_purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "sender", "client_id"], name="social_message_client_id_once"),
+            models.UniqueConstraint(fields=["room", "seq"], name="social_message_seq_once"),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="social_message_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} in {self.room_id}"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
 from accounts.models import User
 from config import clock
-from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
+from config.errors import NotFound
+from social.models import Block, CallHistory, Cooldown, Room, RoomMessage, RoomParticipant, SessionCompletion
 
 
 def completed_calls_count(*, user_id: int) -> int:
@@ -170,6 +172,7 @@ def user_export_data(*, user_id: int) -> dict:
             {"user_id": str(b.blocked.public_id), "created_at": b.created_at} for b in blocks_for_user(user_id=user_id)
         ],
         "completed_calls": completed_calls_count(user_id=user_id),
+        "transcripts": transcripts_for_export(user_id=user_id),
         "live_room": next(
             (
                 {"room_id": str(p.room_id), "mode": p.room.mode, "started_at": p.room.started_at, "ends_at": p.room.ends_at}
@@ -179,3 +182,101 @@ def user_export_data(*, user_id: int) -> dict:
             None,
         ),
     }
+
+
+# --- in the room (issue 4): transcripts, evidence ---------------------------------------------------
+def _uuid_or_none(value) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def transcript_room_id_for_user(*, user_id: int, history_id: int | None = None, room_id=None) -> uuid.UUID:
+    """The room whose transcript ``user_id`` may read — by their history entry or by the room id.
+    ``NotFound`` (404) for anybody who was not a participant: the room's existence is not revealed."""
+    if history_id is not None:
+        found = CallHistory.objects.filter(pk=history_id, user_id=user_id).values_list("room_id", flat=True).first()
+    else:
+        rid = _uuid_or_none(room_id)
+        found = (
+            RoomParticipant.objects.filter(room_id=rid, user_id=user_id).values_list("room_id", flat=True).first()
+            if rid
+            else None
+        )
+    if found is None:
+        raise NotFound("No such conversation.")
+    return found
+
+
+def room_messages_for_transcript(*, room_id) -> QuerySet[RoomMessage]:
+    return RoomMessage.objects.filter(room_id=room_id).select_related("sender").only(
+        "id", "seq", "room_id", "client_id", "body", "created_at", "body_purged_at", "sender__public_id", "sender__name"
+    )
+
+
+def message_row(m: RoomMessage) -> dict:
+    return {
+        "id": m.pk,
+        "seq": m.seq,
+        "sender": str(m.sender.public_id),
+        "body": m.body,
+        "created_at": m.created_at.isoformat(),
+        "purged": m.body_purged_at is not None,
+    }
+
+
+def room_evidence_for_reporter(*, room_id, reporter) -> dict:
+    """A JSON snapshot of a room for a report by ``reporter`` (who must have been in it): mode,
+    start, duration, both users (public ids and names), the last 50 messages, end reason.
+    ``NotFound`` when the room doesn't exist or the reporter was not a participant."""
+    rid = _uuid_or_none(room_id)
+    room = Room.objects.filter(pk=rid).first() if rid else None
+    participants = list(RoomParticipant.objects.filter(room_id=rid).select_related("user").order_by("id")) if room else []
+    reporter_id = getattr(reporter, "pk", reporter)
+    if room is None or reporter_id not in {p.user_id for p in participants}:
+        raise NotFound("No such room (or you were not in it).")
+    now = clock.now()
+    if room.status == Room.Status.ENDED:
+        duration = (
+            CallHistory.objects.filter(room=room).values_list("duration_seconds", flat=True).first()
+            if room.ended_at
+            else None
+        )
+        if duration is None:
+            duration = max(0, int((min(room.ended_at or now, room.ends_at) - room.started_at).total_seconds()))
+    else:
+        duration = max(0, int((min(now, room.ends_at) - room.started_at).total_seconds()))
+    last = list(room_messages_for_transcript(room_id=room.pk).order_by("-id")[:50])[::-1]
+    return {
+        "room_id": str(room.pk),
+        "mode": room.mode,
+        "status": room.status,
+        "started_at": room.started_at.isoformat(),
+        "ended_at": room.ended_at.isoformat() if room.ended_at else None,
+        "duration_seconds": duration,
+        "end_reason": room.end_reason or None,
+        "participants": [
+            {"id": str(p.user.public_id), "name": p.user.name, "is_reporter": p.user_id == reporter_id}
+            for p in participants
+        ],
+        "messages": [{**message_row(m), "sender_name": m.sender.name} for m in last],
+        "captured_at": now.isoformat(),
+    }
+
+
+def transcripts_for_export(*, user_id: int) -> list[dict]:
+    """Every room the user took part in that has messages, with its messages (both sides'), oldest first."""
+    room_ids = list(RoomParticipant.objects.filter(user_id=user_id).values_list("room_id", flat=True))
+    by_room: dict = {}
+    rows = (
+        RoomMessage.objects.filter(room_id__in=room_ids)
+        .select_related("sender", "room")
+        .order_by("room__started_at", "room_id", "id")
+    )
+    for m in rows:
+        entry = by_room.setdefault(
+            m.room_id, {"room_id": str(m.room_id), "mode": m.room.mode, "started_at": m.room.started_at, "messages": []}
+        )
+        entry["messages"].append({**message_row(m), "from_you": m.sender_id == user_id})
+    return list(by_room.values())

@@ -30,6 +30,7 @@ class QueueQueryInputSerializer(serializers.Serializer):
 
 class CallHistoryOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
+    room_id = serializers.UUIDField(help_text="Also accepted by /api/rooms/<room_id>/messages.")
     partner = SocialUserCardSerializer()
     mode = serializers.CharField()
     started_at = serializers.DateTimeField()
@@ -61,3 +62,19 @@ class CallHistoryPageOutputSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = CallHistoryOutputSerializer(many=True)
+
+
+class TranscriptMessageOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField(help_text="1, 2, 3 … within the room.")
+    sender = serializers.UUIDField(help_text="Public id of the sender.")
+    from_you = serializers.BooleanField()
+    body = serializers.CharField(allow_blank=True, help_text="Empty once purged (retention).")
+    purged = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class TranscriptPageOutputSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = TranscriptMessageOutputSerializer(many=True)

@@ -95,7 +95,7 @@ def room_start(*, inviter_id: int, invitee_id: int, mode: str, seconds: int) -> 
             )
             RoomParticipant.objects.bulk_create(
                 [
-                    RoomParticipant(room=room, user_id=uid, lease_expires_at=now + _lease())
+                    RoomParticipant(room=room, user_id=uid, lease_expires_at=now + _lease(), last_message_at=now)
                     for uid in (inviter_id, invitee_id)
                 ]
             )
@@ -238,6 +238,10 @@ def room_participant_connected(*, user_id: int) -> dict | None:
             connected=True, lease_expires_at=now + _lease(), disconnected_at=None
         )
         participants = _participants(room)
+        if any(p.torch_deadline is not None and p.torch_deadline <= now for p in participants):
+            # the torch rule's deadline passed while nobody swept (e.g. across a restart)
+            _end_locked(room, reason=Room.EndReason.INACTIVITY, actor_id=None, now=now)
+            return None
         if room.status == Room.Status.GRACE and all(p.connected for p in participants):
             Room.objects.filter(pk=room.pk).update(status=Room.Status.ACTIVE, grace_deadline=None, grace_started_at=None)
             room.status, room.grace_deadline, room.grace_started_at = Room.Status.ACTIVE, None, None
@@ -353,6 +357,9 @@ def room_sweep(*, limit: int = 500) -> dict:
             if reason:
                 _end_locked(room, reason=reason, actor_id=None, now=now)
                 counts["timer_ended" if reason == Room.EndReason.TIMER else "grace_ended"] += 1
+    from social.messages import torch_sweep  # 4. the torch rule of text rooms (social/messages.py)
+
+    counts.update(torch_sweep(now=now, limit=limit))
     return counts
 
 

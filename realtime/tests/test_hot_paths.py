@@ -26,11 +26,14 @@ def test_lease_renewal_is_two_queries_for_any_number_of_users(make_user, django_
 
 
 @pytest.mark.django_db
-def test_sweep_with_nothing_due_is_two_queries(make_user, django_assert_num_queries):
+def test_sweep_with_nothing_due_is_four_queries(make_user, django_assert_num_queries):
     a, b = make_user(), make_user()
     services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=60)
-    with django_assert_num_queries(2):
-        assert services.room_sweep() == {"lease_expired": 0, "grace_ended": 0, "timer_ended": 0}
+    # leases, overdue rooms, torch deadlines, torch idle participants
+    with django_assert_num_queries(4):
+        assert services.room_sweep() == {
+            "lease_expired": 0, "grace_ended": 0, "timer_ended": 0, "torch_ended": 0, "torch_warned": 0
+        }
 
 
 @pytest.mark.django_db

@@ -14,6 +14,9 @@ def test_admin_pages_render_read_only(client, make_user):
     client.force_login(staff)
     a, b = make_user("A"), make_user("B")
     live = services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=120)
+    from social.messages import room_message_send
+
+    room_message_send(user_id=a.pk, sender_public_id=a.public_id, client_id="1", body="side chat line")
     clock.advance(40)
     services.room_end(room_id=live.pk, reason="user", actor_id=a.pk)
     services.block_create(user=a, other=b)
@@ -28,3 +31,4 @@ def test_admin_pages_render_read_only(client, make_user):
         resp = client.get(url)
         assert resp.status_code == 200, url
     assert client.get("/admin/social/room/add/").status_code == 403
+    assert "side chat line" in client.get(f"/admin/social/room/{live.pk}/change/").content.decode()
