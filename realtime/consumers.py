@@ -11,6 +11,7 @@ import logging
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.conf import settings
 
 from config import clock, metrics
@@ -37,6 +38,17 @@ class ClientConsumer(AsyncWebsocketConsumer):
     available = False
     _auth_task: asyncio.Task | None = None
     _authing = False
+
+    async def dispatch(self, message):
+        # Channels' default runs ``close_old_connections()`` on the shared sync thread before every
+        # event: a thread hop per frame and per channel-layer event (the biggest single cost of a
+        # chat message on the event loop).  This consumer never uses the database on that thread:
+        # every call runs on a pool thread that hands its connection back when it returns
+        # (``realtime.asyncdb``, ``realtime.signaling``), so there is nothing to clean up here.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError("No handler for message type %s" % message["type"])
+        await handler(message)
 
     # --- life cycle ------------------------------------------------------------------------
     async def connect(self):
