@@ -11,6 +11,7 @@ import logging
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.conf import settings
 
 from config import clock, metrics
@@ -38,6 +39,17 @@ class ClientConsumer(AsyncWebsocketConsumer):
     _auth_task: asyncio.Task | None = None
     _authing = False
 
+    async def dispatch(self, message):
+        # Channels' default runs ``close_old_connections()`` on the shared sync thread before every
+        # event: a thread hop per frame and per channel-layer event (the biggest single cost of a
+        # chat message on the event loop).  This consumer never uses the database on that thread:
+        # every call runs on a pool thread that hands its connection back when it returns
+        # (``realtime.asyncdb``, ``realtime.signaling``), so there is nothing to clean up here.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError("No handler for message type %s" % message["type"])
+        await handler(message)
+
     # --- life cycle ------------------------------------------------------------------------
     async def connect(self):
         self.last_seen = clock.monotonic()
@@ -48,6 +60,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         metrics.inc("ws_connects_total")
         metrics.gauge_add("ws_connections", 1)
         self._counted = True
+        self._chat_rate = signaling.ChatRate()
         self._auth_task = asyncio.ensure_future(self._auth_deadline())
 
     async def _auth_deadline(self):
@@ -192,7 +205,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     # --- in the room (issue 4): chat (persisted), typing and WebRTC signaling (relayed) ------------
     async def on_room_message(self, client_id: str, body: str):
         message, created, events = await signaling.chat_send(
-            user_id=self.user_id, sender_public_id=self.user.public_id, connection_id=self.channel_name,
+            user_id=self.user_id, sender_public_id=self.user.public_id, rate=self._chat_rate,
             client_id=client_id, body=body,
         )
         if created:  # committed: the peer's sockets (and my other ones) get it

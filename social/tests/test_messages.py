@@ -363,3 +363,22 @@ def test_a_reconnect_after_the_torch_deadline_ends_the_room(make_user):
     assert services.room_participant_connected(user_id=a.pk) is None
     room.refresh_from_db()
     assert room.status == "ended" and room.end_reason == "inactivity"
+
+
+def test_batch_payloads_match_the_stored_rows_and_replay(make_user):
+    """The batch reads and writes through the connection cursor: what it acks (new, resent, purged)
+    is exactly what the ORM reads back (ids, seq, times, room ids, purged flag)."""
+    a, b, room = start(make_user)
+    out = messages.room_messages_send_batch(items=[item(a, " one ", "1"), item(b, "two", "1")])
+    acked = [r[1][0] for r in out]
+    replay = messages.room_messages_after_for_user(user_id=a.pk)["messages"]
+    assert acked == replay and [m["seq"] for m in acked] == [1, 2]
+    clock.advance(5)
+    again = messages.room_messages_send_batch(items=[item(a, "one (resent)", "1")])
+    assert again[0][1] == (acked[0], False)
+    RoomMessage.objects.filter(pk=acked[1]["id"]).update(body="", body_purged_at=clock.now())
+    purged = messages.room_messages_send_batch(items=[item(b, "two", "1")])[0][1][0]
+    assert purged == messages.room_messages_after_for_user(user_id=b.pk)["messages"][1]
+    assert purged["purged"] is True and purged["body"] == ""
+    p = {x.user_id: x for x in RoomParticipant.objects.filter(room=room)}
+    assert p[a.pk].last_message_at is not None and p[b.pk].last_message_at is not None
