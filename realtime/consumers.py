@@ -60,7 +60,6 @@ class ClientConsumer(AsyncWebsocketConsumer):
         metrics.inc("ws_connects_total")
         metrics.gauge_add("ws_connections", 1)
         self._counted = True
-        self._chat_rate = signaling.ChatRate()
         self._auth_task = asyncio.ensure_future(self._auth_deadline())
 
     async def _auth_deadline(self):
@@ -205,7 +204,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     # --- in the room (issue 4): chat (persisted), typing and WebRTC signaling (relayed) ------------
     async def on_room_message(self, client_id: str, body: str):
         message, created, events = await signaling.chat_send(
-            user_id=self.user_id, sender_public_id=self.user.public_id, rate=self._chat_rate,
+            user_id=self.user_id, sender_public_id=self.user.public_id, connection_id=self.channel_name,
             client_id=client_id, body=body,
         )
         if created:  # committed: the peer's sockets (and my other ones) get it
