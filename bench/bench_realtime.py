@@ -148,17 +148,14 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--pairs", type=int, default=50)
-    parser.add_argument("--messages", type=int, default=100)
-    parser.add_argument("--sequential", action="store_true", help="invites one pair at a time (uncontended latency)")
-    args = parser.parse_args()
-
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings", DJANGO_ENV="development", DEBUG="0", LOG_LEVEL="WARNING",
-               INVITE_RATE_RECEIVER_PER_MINUTE="1000", INVITE_RATE_SENDER_PER_MINUTE="1000")
+def prepare(var_prefix: str, pairs: int, **overrides: str) -> tuple[dict, list[tuple[str, str, str]], str, str]:
+    """Environment for the benchmark server (a throwaway SQLite under a temp VAR_DIR unless
+    DATABASE_URL is set), migrated; ``pairs`` pairs of users with a session token each.
+    Returns ``(env, [(token_a, token_b, public_id_b)], database label, channel layer label)``."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings", DJANGO_ENV="development", DEBUG="0",
+               LOG_LEVEL="WARNING", **overrides)
     if not env.get("DATABASE_URL"):
-        env["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-rt-")
+        env["VAR_DIR"] = tempfile.mkdtemp(prefix=var_prefix)
     os.environ.update(env)
     subprocess.run([BIN / "python", "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
@@ -169,13 +166,25 @@ def main() -> None:
     from accounts.services import session_create
 
     tokens = []
-    for i in range(args.pairs):
+    for i in range(pairs):
         ua = User.objects.create_user(name=f"bench-a{i}")
         ub = User.objects.create_user(name=f"bench-b{i}")
         tokens.append((session_create(user=ua, ip=None)[1], session_create(user=ub, ip=None)[1], str(ub.public_id)))
-
     layer = "channels-redis pub/sub" if env.get("REDIS_URL") else "in-memory"
     db = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
+    return env, tokens, db, layer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=100)
+    parser.add_argument("--sequential", action="store_true", help="invites one pair at a time (uncontended latency)")
+    args = parser.parse_args()
+
+    env, tokens, db, layer = prepare(
+        "bench-rt-", args.pairs, INVITE_RATE_RECEIVER_PER_MINUTE="1000", INVITE_RATE_SENDER_PER_MINUTE="1000"
+    )
     how = "one after another" if args.sequential else "all at once"
     print(f"{args.pairs} pairs (invites {how}), {args.messages} relayed messages per pair, one Daphne process, {db} + {layer} layer")
     with Server("bench.relay_asgi:application", env) as bare:

@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_realtime import Server, _expect, _open, pct  # noqa: E402
+from bench.bench_realtime import Server, _expect, _open, pct, prepare  # noqa: E402
 
 
 async def _pingpong(a, b, m: int, frame, ack_type: str, recv_type: str, lat: list[float], tag: str) -> None:
@@ -99,32 +96,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100)
     args = parser.parse_args()
 
-    env = dict(
-        os.environ, DJANGO_SETTINGS_MODULE="config.settings", DJANGO_ENV="development", DEBUG="0", LOG_LEVEL="WARNING",
+    env, tokens, db, layer = prepare(
+        "bench-room-", args.rooms,
         INVITE_RATE_RECEIVER_PER_MINUTE="100000", INVITE_RATE_SENDER_PER_MINUTE="100000",
         ROOM_MESSAGE_RATE_PER_10S="1000000", TORCH_IDLE_SECONDS="3600",
     )
-    if not env.get("DATABASE_URL"):
-        env["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-room-")
-    os.environ.update(env)
-    subprocess.run([BIN / "python", "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-
-    import django
-
-    django.setup()
-    from accounts.models import User
-    from accounts.services import session_create
     from social.models import RoomMessage
 
-    tokens = []
-    for i in range(args.rooms):
-        ua = User.objects.create_user(name=f"bench-a{i}")
-        ub = User.objects.create_user(name=f"bench-b{i}")
-        tokens.append((session_create(user=ua, ip=None)[1], session_create(user=ub, ip=None)[1], str(ub.public_id)))
     before = RoomMessage.objects.count()
-
-    layer = "channels-redis pub/sub" if env.get("REDIS_URL") else "in-memory"
-    db = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
     print(f"{args.rooms} text rooms at once, {args.messages} messages per room (ping-pong), one Daphne process, {db} + {layer} layer")
     with Server("bench.relay_asgi:application", env) as bare:
         asyncio.run(run_bare(bare.ws, 2, 10))  # warm-up
