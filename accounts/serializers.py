@@ -19,23 +19,30 @@ class GuestSignupInputSerializer(serializers.Serializer):
     )
 
 
-def me_payload(user: User) -> dict:
-    """``MeSerializer``'s output, built by hand: ``GET /api/me`` is the hottest authenticated
-    path and building a ModelSerializer's fields costs more than the rest of the request.
-    ``MeSerializer`` stays the documented schema; a test keeps the two identical."""
+def user_card(user: User) -> dict:
+    """The public card of a user: what other users may see (queue entries, invites, rooms, history)."""
     return {
         "id": str(user.public_id),
         "name": user.name,
         "gender": user.gender,
         "bio": user.bio,
         "instagram_handle": user.instagram_handle,
+        "photo_url": user.photo.url if user.photo else None,
+        "intro_video_url": user.intro_video.url if user.intro_video else None,
+    }
+
+
+def me_payload(user: User) -> dict:
+    """``MeSerializer``'s output, built by hand: ``GET /api/me`` is the hottest authenticated
+    path and building a ModelSerializer's fields costs more than the rest of the request.
+    ``MeSerializer`` stays the documented schema; a test keeps the two identical."""
+    return {
+        **user_card(user),
         "email": user.email,
         "email_verified": user.email_verified_at is not None,
         "account_type": user.account_type,
         "paid_status": user.paid_status,
         "timer_total_seconds": user.timer_total_seconds,
-        "photo_url": user.photo.url if user.photo else None,
-        "intro_video_url": user.intro_video.url if user.intro_video else None,
         "created_at": user.created_at.isoformat().replace("+00:00", "Z") if user.created_at else None,
     }
 

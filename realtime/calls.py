@@ -23,7 +23,7 @@ from config.errors import ApplicationError
 from realtime import presence
 from realtime.broadcast import user_send
 from social import errors, selectors, services
-from social.cards import user_card
+from accounts.serializers import user_card
 from social.models import Room
 
 _DUE = "callinv"

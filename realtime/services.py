@@ -12,7 +12,7 @@ from accounts.services import session_authenticate
 from realtime import presence
 from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_BANNED
 from social import errors, selectors, services
-from social.cards import user_card
+from accounts.serializers import user_card
 
 
 @dataclass

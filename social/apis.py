@@ -13,7 +13,7 @@ from accounts.selectors import user_get_by_public_id
 from config import clock
 from realtime import services as rt
 from social import selectors, services
-from social.cards import user_card
+from accounts.serializers import user_card
 from social.serializers import (
     BlockListOutputSerializer,
     BlockOutputSerializer,

@@ -27,7 +27,7 @@ from config import clock
 from moderation.services import audit_record
 from realtime.broadcast import user_send_on_commit
 from social import errors
-from social.cards import user_card
+from accounts.serializers import user_card
 from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
 from social.selectors import room_overdue
 
