@@ -96,16 +96,11 @@ def _device_from_user_agent(ua: str) -> str:
     return "Unknown device"
 
 
-def _cache_put(session: Session, user: User) -> None:
-    remaining = (session.expires_at - clock.now()).total_seconds()
-    ttl = int(min(settings.SESSION_CACHE_TTL_SECONDS, remaining))
-    if ttl <= 0:
-        return
-    cache.set(
-        _cache_key(session.token_hash),
-        (session.pk, user, session.expires_at, session.last_seen_at),
-        timeout=ttl,
-    )
+def _cache_put(hash_: str, session_id: int, user: User, expires_at: datetime, last_seen: datetime) -> None:
+    """Cache a session for at most SESSION_CACHE_TTL_SECONDS and never past its expiry."""
+    ttl = int(min(settings.SESSION_CACHE_TTL_SECONDS, (expires_at - clock.now()).total_seconds()))
+    if ttl > 0:
+        cache.set(_cache_key(hash_), (session_id, user, expires_at, last_seen), timeout=ttl)
 
 
 def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
@@ -127,7 +122,7 @@ def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
         )
         if session is None or not _user_may_authenticate(session.user):
             return None
-        _cache_put(session, session.user)
+        _cache_put(session.token_hash, session.pk, session.user, session.expires_at, session.last_seen_at)
         session_id, user, expires_at, last_seen = session.pk, session.user, session.expires_at, session.last_seen_at
     else:
         session_id, user, expires_at, last_seen = entry
@@ -142,11 +137,7 @@ def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
         if not updated:  # revoked meanwhile by a path that could not reach this cache
             cache.delete(_cache_key(hash_))
             return None
-        cache.set(
-            _cache_key(hash_),
-            (session_id, user, expires_at, now),
-            timeout=int(min(settings.SESSION_CACHE_TTL_SECONDS, (expires_at - now).total_seconds())),
-        )
+        _cache_put(hash_, session_id, user, expires_at, now)
     return user, AuthInfo(session_id=session_id, token_hash=hash_, expires_at=expires_at)
 
 

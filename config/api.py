@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
@@ -40,10 +40,7 @@ def _flatten(detail: Any) -> Any:
     if isinstance(detail, dict):
         return {key: _flatten(value) for key, value in detail.items()}
     if isinstance(detail, list):
-        flat = [_flatten(item) for item in detail]
-        if all(isinstance(item, str) for item in flat):
-            return flat
-        return flat
+        return [_flatten(item) for item in detail]
     return str(detail)
 
 
@@ -91,9 +88,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             headers["WWW-Authenticate"] = auth_header
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         return Response(error_body(code, str(message)), status=exc.status_code, headers=headers)
-    if isinstance(exc, DatabaseError):
-        return None
-    return None
+    return None  # anything else is a real bug: Django's 500 handler answers (json_500)
 
 
 def _is_pool_timeout(exc: Exception) -> bool:
