@@ -49,6 +49,7 @@ class DaphneServer:
         self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
         self.log_path = ROOT / "var" / f"{log_name}-{self.port}.log"
+        self.log_offset = 0
 
     @property
     def base_url(self) -> str:
@@ -79,6 +80,8 @@ class DaphneServer:
 
     def start(self, timeout: float = 30.0) -> "DaphneServer":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # the log file is appended to; remember where this start begins so log_tail() shows only it
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
@@ -106,8 +109,12 @@ class DaphneServer:
         raise TimeoutError(f"daphne on {self.port} not ready in {timeout}s:\n{self.log_tail()}")
 
     def log_tail(self, n: int = 40) -> str:
+        """The last ``n`` lines this start of the server wrote."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self.log_offset)
+                text = fh.read().decode(errors="replace")
+            return "\n".join(text.splitlines()[-n:])
         except OSError:
             return ""
 

@@ -7,6 +7,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 def test_session_survives_sigkill_and_revocation_holds(daphne_factory):
     first = daphne_factory()
+    # the process says which storage it uses, once, at startup (never a password)
+    assert "storage: database=" in first.log_tail(200)
     status, body = first.request("POST", "/api/auth/guest", {"name": "Restarty", "gender": "male"})
     assert status == 201, body
     token = body["token"]
