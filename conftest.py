@@ -19,6 +19,7 @@ def _clean_shared_state():
 
 
 def _clear_cache() -> None:
+    from config.nearcache import forget_local
     from moderation.selectors import ip_ban_local_forget
 
     if hasattr(cache, "delete_pattern"):
@@ -26,6 +27,7 @@ def _clear_cache() -> None:
     else:
         cache.clear()
     ip_ban_local_forget()  # the process-local copy of the IP-ban list follows the shared cache
+    forget_local()  # and so do the near-cache copies (Redis would invalidate them too)
 
 
 @pytest.fixture

@@ -26,11 +26,13 @@ from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.fields.files import FieldFile
 
 from accounts import errors
 from accounts.models import EmailVerification, Session, User
 from config import clock, ratelimit
 from config.errors import ApplicationError
+from config.nearcache import NearCache
 from moderation.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,12 @@ def _new_token() -> str:
 
 def _cache_key(hash_: str) -> str:
     return _CACHE_PREFIX + hash_
+
+
+# Hits served from process memory while Redis keeps every process's copy coherent (a revocation's
+# DEL reaches every process before it returns; see config/nearcache.py).  Entries are immutable
+# tuples, so one copy can serve every thread; each request builds its own User from the row.
+_session_cache = NearCache(_CACHE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -96,11 +104,26 @@ def _device_from_user_agent(ua: str) -> str:
     return "Unknown device"
 
 
+# The cached user is its row (plain values), not a pickled model: cheaper to read, immutable, and
+# tagged with the field list so a process running another version of the model treats it as a miss.
+_USER_FIELDS = tuple(f.attname for f in User._meta.concrete_fields)
+_USER_SCHEMA = hashlib.sha256(",".join(_USER_FIELDS).encode()).hexdigest()[:12]
+
+
+def _user_row(user: User) -> tuple:
+    """The user's column values as loaded (a file field's value is its name)."""
+    values = user.__dict__  # every column is loaded: the user comes from select_related or a save
+    return tuple(
+        value.name if isinstance(value, FieldFile) else value for value in (values[n] for n in _USER_FIELDS)
+    )
+
+
 def _cache_put(hash_: str, session_id: int, user: User, expires_at: datetime, last_seen: datetime) -> None:
     """Cache a session for at most SESSION_CACHE_TTL_SECONDS and never past its expiry."""
     ttl = int(min(settings.SESSION_CACHE_TTL_SECONDS, (expires_at - clock.now()).total_seconds()))
     if ttl > 0:
-        cache.set(_cache_key(hash_), (session_id, user, expires_at, last_seen), timeout=ttl)
+        entry = (session_id, _USER_SCHEMA, _user_row(user), expires_at, last_seen)
+        cache.set(_cache_key(hash_), entry, timeout=ttl)
 
 
 def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
@@ -113,7 +136,9 @@ def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
         return None
     hash_ = token_hash(token)
     now = clock.now()
-    entry = cache.get(_cache_key(hash_))
+    entry = _session_cache.get(_cache_key(hash_))
+    if entry is not None and entry[1] != _USER_SCHEMA:
+        entry = None  # written by another version of the model: read the row afresh
     if entry is None:
         session = (
             Session.objects.select_related("user")
@@ -125,7 +150,8 @@ def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
         _cache_put(session.token_hash, session.pk, session.user, session.expires_at, session.last_seen_at)
         session_id, user, expires_at, last_seen = session.pk, session.user, session.expires_at, session.last_seen_at
     else:
-        session_id, user, expires_at, last_seen = entry
+        session_id, _schema, row, expires_at, last_seen = entry
+        user = User.from_db("default", _USER_FIELDS, row)
         if expires_at <= now:
             cache.delete(_cache_key(hash_))
             return None

@@ -24,7 +24,8 @@ def free_port() -> int:
 
 
 class BenchServer:
-    def __init__(self, env: dict | None = None):
+    def __init__(self, env: dict | None = None, cpu: int | None = None):
+        self.cpu = cpu  # pin the server to one CPU (and leave the others to the load generator)
         self.tmp = tempfile.mkdtemp(prefix="bench-")
         self.port = free_port()
         self.env = dict(os.environ, VAR_DIR=self.tmp, DJANGO_ENV="development", DEBUG="0", LOG_LEVEL="WARNING")
@@ -33,8 +34,9 @@ class BenchServer:
 
     def __enter__(self):
         subprocess.run([BIN / "python", "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+        pin = ["taskset", "-c", str(self.cpu)] if self.cpu is not None else []
         self.proc = subprocess.Popen(
-            [BIN / "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+            [*pin, BIN / "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30

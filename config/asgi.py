@@ -10,7 +10,7 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+from config.handlers import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 

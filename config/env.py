@@ -174,6 +174,8 @@ def load() -> Env:
             "METRICS_TOKEN": _str("METRICS_TOKEN", ""),
             "SLOW_QUERY_MS": _int("SLOW_QUERY_MS", 200),
             "CACHE_KEY_PREFIX": _str("CACHE_KEY_PREFIX", "cc"),
+            "NEAR_CACHE_ENABLED": _bool("NEAR_CACHE_ENABLED", True),
+            "NEAR_CACHE_TTL_SECONDS": _float("NEAR_CACHE_TTL_SECONDS", 60.0),
             # realtime core (issue 3)
             "WS_AUTH_TIMEOUT_SECONDS": _float("WS_AUTH_TIMEOUT_SECONDS", 5.0),
             "WS_MAX_FRAME_BYTES": _int("WS_MAX_FRAME_BYTES", 64 * 1024),

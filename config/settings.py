@@ -163,6 +163,15 @@ AUTH_PASSWORD_VALIDATORS = [
 SESSION_TTL = timedelta(days=X["SESSION_TTL_DAYS"])
 SESSION_LAST_SEEN_INTERVAL = timedelta(minutes=5)
 SESSION_CACHE_TTL_SECONDS = 300
+# Process-local, Redis-invalidated copy of hot shared-cache entries (config/nearcache.py); only
+# with REDIS_URL (without it the cache is process memory already).
+NEAR_CACHE = {
+    "enabled": X["NEAR_CACHE_ENABLED"],
+    "ttl_seconds": X["NEAR_CACHE_TTL_SECONDS"],
+    "max_entries": 50_000,
+    "ping_seconds": 1.0,
+    "stale_after_seconds": 3.0,
+}
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 EMAIL_CODE_TTL = timedelta(minutes=15)
 EMAIL_CODE_MAX_ATTEMPTS = 5
@@ -218,6 +227,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.FastContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }

@@ -1,0 +1,269 @@
+"""Near cache: a process-local copy of hot entries of the shared (Redis) cache, kept coherent by
+Redis itself, so a hot read costs no network round trip.
+
+Used where a read happens on nearly every request and the value rarely changes: the bearer-session
+lookup (``accounts.services.session_authenticate``).  Under Daphne a Redis GET on that path cost
+more than the whole rest of an authenticated request.
+
+How it stays correct — Redis client-side caching in broadcast mode:
+
+* Each process holds one dedicated RESP3 connection that runs ``CLIENT TRACKING ON BCAST PREFIX p``
+  for every registered prefix.  Redis then pushes an ``invalidate`` message naming every key under
+  ``p`` that anyone writes, deletes, or that expires, and a null one on ``FLUSHDB``/``FLUSHALL``.
+* Redis queues that push before it sends the reply to the command that changed the key.  Before a
+  local copy is used, the reader drains whatever already sits on the tracking socket (a
+  non-blocking poll).  So a revocation whose DEL had returned before this request began is
+  applied first: a revoked token is refused at once by every process.
+* A value fetched from Redis is kept only if no invalidation arrived between the start and the end of
+  the fetch (an epoch counter), so a fetch racing a delete can't bring the old value back.
+* Local copies are used only while tracking is known to work: a background thread pings the
+  connection every ``ping_seconds``; an unanswered ping older than ``stale_after_seconds``, a broken
+  connection or a failed reconnect drops every local copy, and none is used until tracking is
+  re-established (then reads go to Redis as before).
+* Every copy also has a TTL and the map is bounded.
+
+Without ``REDIS_URL`` the cache is local memory already and this class just delegates to it.
+Values kept here are shared between threads: ``copy`` (given per cache) makes the per-read copy of
+anything mutable.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+import time
+from typing import Any, Callable
+
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+_MISSING = object()
+
+
+class _Tracker:
+    """The process's tracking connection and the local maps it keeps coherent (one per process)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.conn = None
+        self.healthy = False
+        self.epoch = 0
+        self.last_pong = 0.0
+        self.ping_outstanding = False
+        self.prefixes: dict[bytes, NearCache] = {}
+        self.thread: threading.Thread | None = None
+        self.stop = threading.Event()
+        self.stats = {"invalidations": 0, "flushes": 0, "reconnects": 0}
+
+    # --- connection (all under self.lock) --------------------------------------------------
+    def _connect(self) -> None:
+        import redis
+
+        pool = redis.ConnectionPool.from_url(
+            settings.REDIS_URL, protocol=3, socket_timeout=2, socket_connect_timeout=2
+        )
+        conn = pool.make_connection()
+        conn.connect()
+        conn._parser.set_invalidation_push_handler(self._on_invalidate)
+        for prefix in self.prefixes:
+            conn.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", prefix)
+            if conn.read_response() not in (b"OK", "OK"):
+                raise ConnectionError("CLIENT TRACKING refused")
+        self.conn = conn
+        self._flush_local()  # anything may have changed while we were not tracking
+        self.last_pong = time.monotonic()
+        self.ping_outstanding = False
+        self.healthy = True
+        self.stats["reconnects"] += 1
+
+    def _drop(self, reason: str) -> None:
+        if self.healthy:
+            logger.warning("near cache disabled until tracking is back: %s", reason)
+        self.healthy = False
+        self._flush_local()
+        if self.conn is not None:
+            try:
+                self.conn.disconnect()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            self.conn = None
+
+    def _flush_local(self) -> None:
+        self.epoch += 1
+        for near in self.prefixes.values():
+            near._local.clear()
+
+    def _on_invalidate(self, message) -> None:
+        keys = message[1] if len(message) > 1 else None
+        self.epoch += 1
+        if keys is None:  # FLUSHDB / FLUSHALL
+            self.stats["flushes"] += 1
+            for near in self.prefixes.values():
+                near._local.clear()
+            return
+        self.stats["invalidations"] += len(keys)
+        for key in keys:
+            raw = key if isinstance(key, bytes) else str(key).encode()
+            for prefix, near in self.prefixes.items():
+                if raw.startswith(prefix):
+                    near._local.pop(raw.decode(), None)
+
+    def drain(self) -> None:
+        """Apply every invalidation already received.  Caller holds ``self.lock``."""
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            while conn.can_read(0):
+                reply = conn.read_response(push_request=True, timeout=0, disconnect_on_error=False)
+                if reply is not None and self.ping_outstanding and not isinstance(reply, list):
+                    self.ping_outstanding = False
+                    self.last_pong = time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - a broken tracking link must never fail a request
+            self._drop(f"{exc.__class__.__name__}: {exc}")
+            return
+        if time.monotonic() - self.last_pong > settings.NEAR_CACHE["stale_after_seconds"]:
+            # no pong for too long (a dead link, or a starved pinger): trust nothing local
+            self._drop("no answer from the tracking connection")
+
+    def usable(self) -> bool:
+        """Drain, then say whether local copies may be trusted.  Caller holds ``self.lock``."""
+        if not self.healthy:
+            return False
+        self.drain()
+        return self.healthy
+
+    # --- background: pings, reconnects, prompt eviction ---------------------------------------
+    def ensure_started(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            return
+        with self.lock:
+            if self.thread is not None and self.thread.is_alive():
+                return
+            self.stop.clear()
+            self.thread = threading.Thread(target=self._run, name="near-cache-tracking", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        backoff = 0.1
+        ping_every = settings.NEAR_CACHE["ping_seconds"]
+        next_ping = 0.0
+        while not self.stop.is_set():
+            with self.lock:
+                if self.conn is None:
+                    try:
+                        self._connect()
+                        backoff = 0.1
+                    except Exception as exc:  # noqa: BLE001
+                        self._drop(f"connect failed: {exc.__class__.__name__}: {exc}")
+                sock = getattr(self.conn, "_sock", None) if self.conn is not None else None
+                if sock is not None:
+                    self.drain()
+                    now = time.monotonic()
+                    if self.conn is not None and not self.ping_outstanding and now >= next_ping:
+                        try:
+                            self.conn.send_command("PING")
+                            self.ping_outstanding = True
+                            next_ping = now + ping_every
+                        except Exception as exc:  # noqa: BLE001
+                            self._drop(f"ping failed: {exc.__class__.__name__}")
+                    sock = getattr(self.conn, "_sock", None) if self.conn is not None else None
+            if sock is None:
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            try:  # wait for pushes without holding the lock; readers drain on their own too
+                select.select([sock], [], [], ping_every)
+            except (OSError, ValueError):
+                pass
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        with self.lock:
+            self._drop("shutdown")
+            self.thread = None
+
+
+_tracker = _Tracker()
+
+
+class NearCache:
+    """A coherent process-local copy of the shared-cache entries under one key prefix.
+
+    ``get(key)`` has the meaning of ``cache.get(key)``; writes go through ``cache`` as usual.
+    """
+
+    def __init__(self, key_prefix: str, *, copy: Callable[[Any], Any] = lambda v: v):
+        self.key_prefix = key_prefix
+        self.copy = copy
+        self._local: dict[str, tuple[Any, float]] = {}
+        self._registered = False
+        self.stats = {"hits": 0, "misses": 0}
+
+    @staticmethod
+    def active() -> bool:
+        return bool(settings.REDIS_URL) and settings.NEAR_CACHE["enabled"]
+
+    def _register(self) -> None:
+        prefix = cache.make_key(self.key_prefix).encode()
+        with _tracker.lock:
+            _tracker.prefixes[prefix] = self
+            if _tracker.conn is not None:  # a new prefix on a live link: re-establish tracking
+                _tracker._drop("new prefix registered")
+        self._registered = True
+        _tracker.ensure_started()
+
+    def get(self, key: str) -> Any:
+        if not self.active():
+            return cache.get(key)
+        if not self._registered:
+            self._register()
+        rkey = cache.make_key(key)
+        now = time.monotonic()
+        with _tracker.lock:
+            if _tracker.usable():
+                hit = self._local.get(rkey)
+                if hit is not None and hit[1] > now:
+                    self.stats["hits"] += 1
+                    return self.copy(hit[0])
+            epoch = _tracker.epoch
+        self.stats["misses"] += 1
+        value = cache.get(key)
+        if value is None:
+            return None
+        with _tracker.lock:
+            if _tracker.usable() and _tracker.epoch == epoch:
+                local = self._local
+                if len(local) >= settings.NEAR_CACHE["max_entries"]:
+                    local.pop(next(iter(local)))  # oldest first
+                local[rkey] = (self.copy(value), now + settings.NEAR_CACHE["ttl_seconds"])
+        return value
+
+    def clear_local(self) -> None:
+        with _tracker.lock:
+            self._local.clear()
+            _tracker.epoch += 1
+
+
+def status() -> dict:
+    """For ``doctor``/tests: is tracking up, and the counters."""
+    return {"healthy": _tracker.healthy, "epoch": _tracker.epoch, **_tracker.stats}
+
+
+def forget_local() -> None:
+    """Drop every local copy in this process (tests start each case from the shared cache)."""
+    with _tracker.lock:
+        _tracker._flush_local()
+
+
+def reset_for_tests() -> None:
+    """Stop the tracking thread and drop every local copy (the next ``get`` starts it again)."""
+    _tracker.shutdown()
+    for near in list(_tracker.prefixes.values()):
+        near._registered = False
+    _tracker.prefixes.clear()
