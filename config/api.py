@@ -136,6 +136,6 @@ class FastContentNegotiation(DefaultContentNegotiation):
         if format_suffix is None and not request.META.get("QUERY_STRING"):
             accept = request.META.get("HTTP_ACCEPT", "*/*")
             first = renderers[0]
-            if accept in ("*/*", "") or (accept == first.media_type == "application/json"):
+            if accept == "*/*" or accept == first.media_type == "application/json":
                 return first, first.media_type
         return super().select_renderer(request, renderers, format_suffix)

@@ -30,13 +30,16 @@ anything mutable.
 from __future__ import annotations
 
 import logging
+import os
 import select
+import socket
 import threading
-import time
 from typing import Any, Callable
 
 from django.conf import settings
 from django.core.cache import cache
+
+from config import clock
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,8 @@ class _Tracker:
         self.prefixes: dict[bytes, NearCache] = {}
         self.thread: threading.Thread | None = None
         self.stop = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()  # wakes the background thread to stop
+        self.ready = threading.Event()  # set while tracking is up (tests wait on it)
         self.stats = {"invalidations": 0, "flushes": 0, "reconnects": 0}
 
     # --- connection (all under self.lock) --------------------------------------------------
@@ -68,21 +73,25 @@ class _Tracker:
         conn = pool.make_connection()
         conn.connect()
         conn._parser.set_invalidation_push_handler(self._on_invalidate)
+        conn.send_command("CLIENT", "SETNAME", f"near-cache-{os.getpid()}")
+        conn.read_response()
         for prefix in self.prefixes:
             conn.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", prefix)
             if conn.read_response() not in (b"OK", "OK"):
                 raise ConnectionError("CLIENT TRACKING refused")
         self.conn = conn
         self._flush_local()  # anything may have changed while we were not tracking
-        self.last_pong = time.monotonic()
+        self.last_pong = clock.monotonic()
         self.ping_outstanding = False
         self.healthy = True
         self.stats["reconnects"] += 1
+        self.ready.set()
 
     def _drop(self, reason: str) -> None:
         if self.healthy:
             logger.warning("near cache disabled until tracking is back: %s", reason)
         self.healthy = False
+        self.ready.clear()
         self._flush_local()
         if self.conn is not None:
             try:
@@ -121,11 +130,11 @@ class _Tracker:
                 reply = conn.read_response(push_request=True, timeout=0, disconnect_on_error=False)
                 if reply is not None and self.ping_outstanding and not isinstance(reply, list):
                     self.ping_outstanding = False
-                    self.last_pong = time.monotonic()
+                    self.last_pong = clock.monotonic()
         except Exception as exc:  # noqa: BLE001 - a broken tracking link must never fail a request
             self._drop(f"{exc.__class__.__name__}: {exc}")
             return
-        if time.monotonic() - self.last_pong > settings.NEAR_CACHE["stale_after_seconds"]:
+        if clock.monotonic() - self.last_pong > settings.NEAR_CACHE["stale_after_seconds"]:
             # no pong for too long (a dead link, or a starved pinger): trust nothing local
             self._drop("no answer from the tracking connection")
 
@@ -162,7 +171,7 @@ class _Tracker:
                 sock = getattr(self.conn, "_sock", None) if self.conn is not None else None
                 if sock is not None:
                     self.drain()
-                    now = time.monotonic()
+                    now = clock.monotonic()
                     if self.conn is not None and not self.ping_outstanding and now >= next_ping:
                         try:
                             self.conn.send_command("PING")
@@ -176,20 +185,28 @@ class _Tracker:
                 backoff = min(backoff * 2, 5.0)
                 continue
             try:  # wait for pushes without holding the lock; readers drain on their own too
-                select.select([sock], [], [], ping_every)
+                ready, _, _ = select.select([sock, self._wake_r], [], [], ping_every)
+                if self._wake_r in ready:
+                    self._wake_r.recv(64)
             except (OSError, ValueError):
                 pass
 
-    def shutdown(self) -> None:
+    def stop_background(self) -> None:
+        """Stop the background thread but keep the link: only readers drain from now on."""
         self.stop.set()
+        self._wake_w.send(b"x")
         if self.thread is not None:
             self.thread.join(timeout=5)
+        self.thread = None
+
+    def shutdown(self) -> None:
+        self.stop_background()
         with self.lock:
             self._drop("shutdown")
-            self.thread = None
 
 
 _tracker = _Tracker()
+_instances: list[NearCache] = []
 
 
 class NearCache:
@@ -204,6 +221,7 @@ class NearCache:
         self._local: dict[str, tuple[Any, float]] = {}
         self._registered = False
         self.stats = {"hits": 0, "misses": 0}
+        _instances.append(self)
 
     @staticmethod
     def active() -> bool:
@@ -224,7 +242,7 @@ class NearCache:
         if not self._registered:
             self._register()
         rkey = cache.make_key(key)
-        now = time.monotonic()
+        now = clock.monotonic()
         with _tracker.lock:
             if _tracker.usable():
                 hit = self._local.get(rkey)
@@ -250,6 +268,15 @@ class NearCache:
             _tracker.epoch += 1
 
 
+def wait_until_tracking(timeout: float) -> bool:
+    """Start tracking if needed and wait for it (tests; a cold process just reads Redis meanwhile)."""
+    for near in _instances:
+        if not near._registered:
+            near._register()
+    _tracker.ensure_started()
+    return _tracker.ready.wait(timeout)
+
+
 def status() -> dict:
     """For ``doctor``/tests: is tracking up, and the counters."""
     return {"healthy": _tracker.healthy, "epoch": _tracker.epoch, **_tracker.stats}
@@ -264,6 +291,6 @@ def forget_local() -> None:
 def reset_for_tests() -> None:
     """Stop the tracking thread and drop every local copy (the next ``get`` starts it again)."""
     _tracker.shutdown()
-    for near in list(_tracker.prefixes.values()):
+    for near in _instances:
         near._registered = False
     _tracker.prefixes.clear()

@@ -98,3 +98,68 @@ def test_token_stored_as_sha256(make_user, make_session):
     session, token = make_session(make_user())
     assert session.token_hash == token_hash(token)
     assert len(session.token_hash) == 64 and token not in session.token_hash
+
+
+def test_an_entry_written_by_another_model_version_is_a_miss(make_user, make_session, django_assert_num_queries):
+    from django.core.cache import cache
+
+    from accounts import services
+
+    user = make_user()
+    session, token = make_session(user)
+    key = services._cache_key(session.token_hash)
+    assert session_authenticate(token=token) is not None  # cached in this version's shape
+    entry = cache.get(key)
+    cache.set(key, (entry[0], "other-schema", entry[2][:-1], entry[3], entry[4]), timeout=60)
+    with django_assert_num_queries(1):  # read afresh instead of building a user from foreign columns
+        got, _ = session_authenticate(token=token)
+    assert got.pk == user.pk and got.name == user.name
+    assert cache.get(key)[1] == services._USER_SCHEMA  # and re-cached in this version's shape
+
+
+def test_each_request_gets_its_own_user_object(make_user, make_session):
+    user = make_user()
+    _, token = make_session(user)
+    first, _ = session_authenticate(token=token)
+    first.name = "changed in one request only"
+    second, _ = session_authenticate(token=token)
+    assert second is not first and second.name == user.name
+
+
+def test_cached_user_keeps_every_column(make_user, make_session):
+    user = make_user()
+    _, token = make_session(user)
+    session_authenticate(token=token)  # miss: caches the row
+    cached, _ = session_authenticate(token=token)  # hit: built from the row
+    for field in type(user)._meta.concrete_fields:
+        assert getattr(cached, field.attname) == getattr(user, field.attname), field.attname
+    assert cached._state.adding is False and cached._state.db == "default"
+
+
+def test_revocation_by_another_process_is_seen_by_the_near_cache(make_user, make_session, settings):
+    """The Redis configuration keeps hot sessions in process memory; another process's revocation
+    (a DB update and a DEL of the shared entry) must be refused by this process's next read."""
+    if not settings.REDIS_URL:
+        pytest.skip("the near cache only exists in front of Redis")
+    import redis
+
+    from accounts import services
+    from accounts.models import Session
+    from config import nearcache
+
+    session, token = make_session(make_user())
+    assert nearcache.wait_until_tracking(timeout=5)
+    session_authenticate(token=token)
+    session_authenticate(token=token)
+    hits = services._session_cache.stats["hits"]
+    assert session_authenticate(token=token) is not None
+    assert services._session_cache.stats["hits"] == hits + 1  # served from memory
+    nearcache._tracker.stop_background()  # only this read's own drain can apply the invalidation
+    try:
+        Session.objects.filter(pk=session.pk).update(revoked_at=clock.now())
+        other = redis.Redis.from_url(settings.REDIS_URL)
+        other.delete(services.cache.make_key(services._cache_key(session.token_hash)))
+        other.close()
+        assert session_authenticate(token=token) is None
+    finally:
+        nearcache._tracker.ensure_started()

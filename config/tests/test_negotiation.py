@@ -1,0 +1,46 @@
+"""FastContentNegotiation answers exactly as DRF's DefaultContentNegotiation, only faster."""
+
+from __future__ import annotations
+
+import pytest
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from rest_framework.negotiation import DefaultContentNegotiation
+
+from config.api import FastContentNegotiation
+
+ACCEPTS = [None, "", "*/*", "application/json", "application/json; indent=4", "text/html", "application/*",
+           "text/html, application/json;q=0.9", "application/xml", "application/vnd.oai.openapi"]
+QUERIES = ["", "format=json", "format=api", "format=yaml", "x=1"]
+RENDERERS = [[JSONRenderer()], [JSONRenderer(), BrowsableAPIRenderer()],
+             [OpenApiYamlRenderer(), OpenApiJsonRenderer()]]
+
+
+def _answer(negotiator, accept, query, renderers, suffix):
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    request = Request(APIRequestFactory().get("/x" + (f"?{query}" if query else ""), **headers))
+    try:
+        renderer, media_type = negotiator.select_renderer(request, renderers, suffix)
+        return type(renderer).__name__, media_type
+    except (exceptions.NotFound, Http404):
+        return "404"
+    except exceptions.NotAcceptable:
+        return "406"
+
+
+@pytest.mark.parametrize("renderers", RENDERERS, ids=["json", "json+browsable", "openapi"])
+@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("accept", ACCEPTS)
+@pytest.mark.parametrize("suffix", [None, "json"])
+def test_same_answer_as_drf(accept, query, renderers, suffix):
+    fast = _answer(FastContentNegotiation(), accept, query, renderers, suffix)
+    assert fast == _answer(DefaultContentNegotiation(), accept, query, renderers, suffix)
+
+
+def test_it_is_the_configured_negotiator(settings):
+    assert settings.REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] == "config.api.FastContentNegotiation"
