@@ -23,8 +23,8 @@ How it stays correct — Redis client-side caching in broadcast mode:
 * Every copy also has a TTL and the map is bounded.
 
 Without ``REDIS_URL`` the cache is local memory already and this class just delegates to it.
-Values kept here are shared between threads: ``copy`` (given per cache) makes the per-read copy of
-anything mutable.
+A kept value is handed to every reader in this process, so callers must treat it as read-only
+(the session entries are tuples of plain values; each request builds its own ``User`` from them).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import os
 import select
 import socket
 import threading
-from typing import Any, Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -58,6 +58,7 @@ class _Tracker:
         self.ping_outstanding = False
         self.prefixes: dict[bytes, NearCache] = {}
         self.thread: threading.Thread | None = None
+        self.launched = False  # the first read starts the background thread
         self.stop = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()  # wakes the background thread to stop
         self.ready = threading.Event()  # set while tracking is up (tests wait on it)
@@ -73,6 +74,7 @@ class _Tracker:
         conn = pool.make_connection()
         conn.connect()
         conn._parser.set_invalidation_push_handler(self._on_invalidate)
+        self.prefixes = {cache.make_key(near.key_prefix).encode(): near for near in _instances}
         conn.send_command("CLIENT", "SETNAME", f"near-cache-{os.getpid()}")
         conn.read_response()
         for prefix in self.prefixes:
@@ -102,7 +104,7 @@ class _Tracker:
 
     def _flush_local(self) -> None:
         self.epoch += 1
-        for near in self.prefixes.values():
+        for near in _instances:
             near._local.clear()
 
     def _on_invalidate(self, message) -> None:
@@ -110,7 +112,7 @@ class _Tracker:
         self.epoch += 1
         if keys is None:  # FLUSHDB / FLUSHALL
             self.stats["flushes"] += 1
-            for near in self.prefixes.values():
+            for near in _instances:
                 near._local.clear()
             return
         self.stats["invalidations"] += len(keys)
@@ -147,6 +149,7 @@ class _Tracker:
 
     # --- background: pings, reconnects, prompt eviction ---------------------------------------
     def ensure_started(self) -> None:
+        self.launched = True
         if self.thread is not None and self.thread.is_alive():
             return
         with self.lock:
@@ -215,32 +218,24 @@ class NearCache:
     ``get(key)`` has the meaning of ``cache.get(key)``; writes go through ``cache`` as usual.
     """
 
-    def __init__(self, key_prefix: str, *, copy: Callable[[Any], Any] = lambda v: v):
+    def __init__(self, key_prefix: str):
         self.key_prefix = key_prefix
-        self.copy = copy
         self._local: dict[str, tuple[Any, float]] = {}
-        self._registered = False
         self.stats = {"hits": 0, "misses": 0}
-        _instances.append(self)
+        with _tracker.lock:
+            _instances.append(self)
+            if _tracker.conn is not None:  # a prefix added to a live link: track it too
+                _tracker._drop("new prefix")
 
     @staticmethod
     def active() -> bool:
         return bool(settings.REDIS_URL) and settings.NEAR_CACHE["enabled"]
 
-    def _register(self) -> None:
-        prefix = cache.make_key(self.key_prefix).encode()
-        with _tracker.lock:
-            _tracker.prefixes[prefix] = self
-            if _tracker.conn is not None:  # a new prefix on a live link: re-establish tracking
-                _tracker._drop("new prefix registered")
-        self._registered = True
-        _tracker.ensure_started()
-
     def get(self, key: str) -> Any:
         if not self.active():
             return cache.get(key)
-        if not self._registered:
-            self._register()
+        if not _tracker.launched:
+            _tracker.ensure_started()
         rkey = cache.make_key(key)
         now = clock.monotonic()
         with _tracker.lock:
@@ -248,7 +243,7 @@ class NearCache:
                 hit = self._local.get(rkey)
                 if hit is not None and hit[1] > now:
                     self.stats["hits"] += 1
-                    return self.copy(hit[0])
+                    return hit[0]
             epoch = _tracker.epoch
         self.stats["misses"] += 1
         value = cache.get(key)
@@ -259,20 +254,12 @@ class NearCache:
                 local = self._local
                 if len(local) >= settings.NEAR_CACHE["max_entries"]:
                     local.pop(next(iter(local)))  # oldest first
-                local[rkey] = (self.copy(value), now + settings.NEAR_CACHE["ttl_seconds"])
+                local[rkey] = (value, now + settings.NEAR_CACHE["ttl_seconds"])
         return value
-
-    def clear_local(self) -> None:
-        with _tracker.lock:
-            self._local.clear()
-            _tracker.epoch += 1
 
 
 def wait_until_tracking(timeout: float) -> bool:
     """Start tracking if needed and wait for it (tests; a cold process just reads Redis meanwhile)."""
-    for near in _instances:
-        if not near._registered:
-            near._register()
     _tracker.ensure_started()
     return _tracker.ready.wait(timeout)
 
@@ -286,11 +273,3 @@ def forget_local() -> None:
     """Drop every local copy in this process (tests start each case from the shared cache)."""
     with _tracker.lock:
         _tracker._flush_local()
-
-
-def reset_for_tests() -> None:
-    """Stop the tracking thread and drop every local copy (the next ``get`` starts it again)."""
-    _tracker.shutdown()
-    for near in _instances:
-        near._registered = False
-    _tracker.prefixes.clear()

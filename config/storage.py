@@ -76,6 +76,11 @@ def survival_report() -> list[str]:
             "(Redis), rebuilt by reconnects after a Redis flush"
         )
         lines.append("several server processes may run at once (shared cache and channel layer)")
+        if settings.NEAR_CACHE["enabled"]:
+            lines.append(
+                "hot session and ban-check entries are also copied into each process's memory, kept coherent by "
+                "Redis client-side caching (lost on restart, dropped on a Redis flush)"
+            )
     else:
         lines.append(
             "presence, pending 20 s call invites, rate limits: lost on restart (process memory); "

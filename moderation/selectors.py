@@ -20,10 +20,14 @@ from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, S
 from django.db.models.functions import Coalesce
 
 from config import clock
+from config.nearcache import NearCache
 from moderation.models import Ban, IpBan, Report
 
 BAN_KEY = "ban:u:"
 _NOT_BANNED = "-"
+# Every authenticated API call asks this; with Redis each process keeps a coherent copy (a ban or
+# lift deletes the shared entry, which Redis pushes to every process before the change returns).
+_ban_cache = NearCache(BAN_KEY)
 
 
 # --- user bans -----------------------------------------------------------------------------------
@@ -65,7 +69,7 @@ def user_ban_active(*, user_id: int) -> dict | None:
     ``until`` None means permanent.  Cache hit: no query.
     """
     key = BAN_KEY + str(user_id)
-    entry = cache.get(key)
+    entry = _ban_cache.get(key)
     if entry is None:
         entry = _load([user_id])[user_id] or _NOT_BANNED
         cache.set(key, entry, timeout=settings.MODERATION_BAN_CACHE_SECONDS)

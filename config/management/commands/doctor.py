@@ -84,8 +84,17 @@ class Command(BaseCommand):
             try:
                 from django_redis import get_redis_connection
 
-                get_redis_connection("default").ping()
+                conn = get_redis_connection("default")
+                conn.ping()
                 self.stdout.write(f"ok   redis reachable ({storage.cache_description()['where']})")
+                if settings.NEAR_CACHE["enabled"]:
+                    version = str(conn.info("server").get("redis_version", "0"))
+                    if int(version.split(".")[0]) < 6:
+                        failures.append(
+                            f"REDIS_URL: Redis {version} has no CLIENT TRACKING; use Redis >= 6 or set NEAR_CACHE_ENABLED=0"
+                        )
+                    else:
+                        self.stdout.write(f"ok   near cache: Redis {version} supports client-side caching")
             except Exception as exc:  # noqa: BLE001
                 reason = "connection refused" if "refused" in str(exc).lower() else str(exc).splitlines()[0]
                 failures.append(f"REDIS_URL: {reason} at {storage.cache_description()['where']}")
