@@ -4,6 +4,7 @@ The realtime background loop (lease renewal, the room sweeper, invite expiry: ``
 starts when Daphne's reactor runs, or at the first event served under another ASGI server.
 """
 
+import gc
 import logging
 import os
 import sys
@@ -51,3 +52,20 @@ def _start_with_the_server() -> None:
 
 
 _start_with_the_server()
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything loaded at startup (modules, models, URL patterns, settings: ~250k objects)
+    out of the cyclic garbage collector's sight.  Every Django request leaves cyclic garbage (the
+    request and its messages storage, lazy user, response closers point at each other), so full
+    collections run every few thousand requests; without this each one re-scans the whole startup
+    heap (~100 ms here, about a fifth of the CPU under load).  Nothing frozen is ever freed, and
+    nothing loaded at startup is meant to be."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # import every view module now, so it is frozen too
+    gc.collect()
+    gc.freeze()
+
+
+_freeze_startup_objects()

@@ -220,12 +220,22 @@ class NearCache:
 
     def __init__(self, key_prefix: str):
         self.key_prefix = key_prefix
+        self._key_format: tuple | None = None
         self._local: dict[str, tuple[Any, float]] = {}
         self.stats = {"hits": 0, "misses": 0}
         with _tracker.lock:
             _instances.append(self)
             if _tracker.conn is not None:  # a prefix added to a live link: track it too
                 _tracker._drop("new prefix")
+
+    def _redis_key(self, key: str) -> str:
+        # cache.make_key(key) without touching ``cache``: Django builds cache backends per thread,
+        # and under ASGI every request runs on a fresh thread, so the first ``cache`` access of a
+        # request constructs a backend (and a django-redis client) just to format a key.
+        fmt = self._key_format
+        if fmt is None or fmt[0] is not settings.CACHES:
+            fmt = self._key_format = (settings.CACHES, cache.make_key("\0"))
+        return fmt[1].replace("\0", key)
 
     @staticmethod
     def active() -> bool:
@@ -236,7 +246,7 @@ class NearCache:
             return cache.get(key)
         if not _tracker.launched:
             _tracker.ensure_started()
-        rkey = cache.make_key(key)
+        rkey = self._redis_key(key)
         now = clock.monotonic()
         with _tracker.lock:
             if _tracker.usable():

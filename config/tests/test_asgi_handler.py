@@ -46,6 +46,22 @@ async def test_drf_responses_are_rendered(handler):
     assert urls_handler.SEEN["middleware"] == urls_handler.SEEN["view"]
 
 
+async def test_a_requests_thread_is_kept_for_the_next_request(handler):
+    await _get(handler, "/t/sync")
+    first = urls_handler.SEEN["view_thread"]
+    await _get(handler, "/t/sync")
+    assert urls_handler.SEEN["view_thread"] is first  # a warm thread, not a new one per request
+
+
+async def test_concurrent_requests_run_on_threads_of_their_own(handler):
+    import asyncio
+
+    urls_handler.BARRIER.reset()
+    (s1, b1), (s2, b2) = await asyncio.gather(_get(handler, "/t/rendezvous"), _get(handler, "/t/rendezvous"))
+    assert s1 == s2 == 200  # a shared thread could never have both requests inside the view
+    assert json.loads(b1)["thread"] != json.loads(b2)["thread"]
+
+
 async def test_async_views_still_work(handler):
     status, body = await _get(handler, "/t/async")
     assert status == 200 and json.loads(body) == {"view": "async"}
@@ -62,3 +78,11 @@ def test_the_served_application_uses_it():
     from config import asgi
 
     assert isinstance(asgi.django_asgi_app, SyncChainASGIHandler)
+
+
+def test_startup_objects_are_frozen_out_of_the_collector():
+    import gc
+
+    from config import asgi  # noqa: F401 - importing the application freezes what startup loaded
+
+    assert gc.get_freeze_count() > 10_000

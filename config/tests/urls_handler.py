@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-SEEN: dict[str, int] = {}
+SEEN: dict = {}
 
 handler404 = "config.api.json_404"
 handler500 = "config.api.json_500"
@@ -16,7 +16,17 @@ handler500 = "config.api.json_500"
 
 def sync_view(request):
     SEEN["view"] = threading.get_ident()
+    SEEN["view_thread"] = threading.current_thread()  # a strong reference: idents get reused
     return JsonResponse({"view": "sync"})
+
+
+BARRIER = threading.Barrier(2, timeout=5)
+
+
+def rendezvous_view(request):
+    """Returns only when a second request is inside this view at the same time."""
+    BARRIER.wait()
+    return JsonResponse({"thread": threading.get_ident()})
 
 
 async def async_view(request):
@@ -44,6 +54,7 @@ class ThreadRecordingMiddleware:
 urlpatterns = [
     path("t/sync", sync_view),
     path("t/async", async_view),
+    path("t/rendezvous", rendezvous_view),
     path("t/drf", DrfView.as_view()),
     path("", include("config.urls")),
 ]
