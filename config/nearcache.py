@@ -37,7 +37,7 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from config import clock
 
@@ -210,6 +210,7 @@ class _Tracker:
 
 _tracker = _Tracker()
 _instances: list[NearCache] = []
+_backend: tuple | None = None
 
 
 class NearCache:
@@ -229,9 +230,7 @@ class NearCache:
                 _tracker._drop("new prefix")
 
     def _redis_key(self, key: str) -> str:
-        # cache.make_key(key) without touching ``cache``: Django builds cache backends per thread,
-        # and under ASGI every request runs on a fresh thread, so the first ``cache`` access of a
-        # request constructs a backend (and a django-redis client) just to format a key.
+        # cache.make_key(key) without building anything: see _shared().
         fmt = self._key_format
         if fmt is None or fmt[0] is not settings.CACHES:
             fmt = self._key_format = (settings.CACHES, cache.make_key("\0"))
@@ -241,9 +240,19 @@ class NearCache:
     def active() -> bool:
         return bool(settings.REDIS_URL) and settings.NEAR_CACHE["enabled"]
 
+    @staticmethod
+    def _shared() -> Any:
+        """One backend object for the process.  ``django.core.cache.cache`` builds one per
+        asyncio context, i.e. per request under ASGI; locmem and django-redis backends are
+        thread-safe, so the hot path reuses one instead (rebuilt if the settings change)."""
+        global _backend
+        if _backend is None or _backend[0] is not settings.CACHES:
+            _backend = (settings.CACHES, caches.create_connection("default"))
+        return _backend[1]
+
     def get(self, key: str) -> Any:
         if not self.active():
-            return cache.get(key)
+            return self._shared().get(key)
         if not _tracker.launched:
             _tracker.ensure_started()
         rkey = self._redis_key(key)
@@ -256,7 +265,7 @@ class NearCache:
                     return hit[0]
             epoch = _tracker.epoch
         self.stats["misses"] += 1
-        value = cache.get(key)
+        value = self._shared().get(key)
         if value is None:
             return None
         with _tracker.lock:

@@ -85,16 +85,17 @@ def test_a_flush_drops_every_local_copy(other_process, readers_only):
 
 def test_a_read_that_races_a_delete_is_not_kept(other_process, readers_only, monkeypatch):
     cache.set("test:near:g", "racing", timeout=60)
-    real_get = cache.get
+    backend = NearCache._shared()
+    real_get = backend.get
 
     def get_then_deleted_elsewhere(key, *args, **kwargs):
         value = real_get(key, *args, **kwargs)
         other_process.delete(cache.make_key(key))  # lands while our read is in flight
         return value
 
-    monkeypatch.setattr(cache, "get", get_then_deleted_elsewhere)
+    monkeypatch.setattr(backend, "get", get_then_deleted_elsewhere)
     assert near.get("test:near:g") == "racing"  # the value that was current when read
-    monkeypatch.setattr(cache, "get", real_get)
+    monkeypatch.setattr(backend, "get", real_get)
     assert near.get("test:near:g") is None  # ... but it was not kept
 
 
