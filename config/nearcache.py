@@ -37,7 +37,7 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import caches
 
 from config import clock
 
@@ -74,7 +74,7 @@ class _Tracker:
         conn = pool.make_connection()
         conn.connect()
         conn._parser.set_invalidation_push_handler(self._on_invalidate)
-        self.prefixes = {cache.make_key(near.key_prefix).encode(): near for near in _instances}
+        self.prefixes = {redis_key(near.key_prefix).encode(): near for near in _instances}
         conn.send_command("CLIENT", "SETNAME", f"near-cache-{os.getpid()}")
         conn.read_response()
         for prefix in self.prefixes:
@@ -210,7 +210,27 @@ class _Tracker:
 
 _tracker = _Tracker()
 _instances: list[NearCache] = []
-_backend: tuple | None = None
+_backend: tuple | None = None  # (settings.CACHES it was built from, backend, key template)
+
+
+def _shared_entry() -> tuple:
+    """One cache backend for the process, and its key template.  ``django.core.cache.cache``
+    builds a backend per asyncio context, i.e. per request under ASGI; locmem and django-redis
+    backends are thread-safe, so the hot path reuses one (rebuilt if the settings change)."""
+    global _backend
+    if _backend is None or _backend[0] is not settings.CACHES:
+        backend = caches.create_connection("default")
+        _backend = (settings.CACHES, backend, backend.make_key("\0"))
+    return _backend
+
+
+def _shared() -> Any:
+    return _shared_entry()[1]
+
+
+def redis_key(key: str) -> str:
+    """The Redis key of a cache key (``cache.make_key``), without building a backend per call."""
+    return _shared_entry()[2].replace("\0", key)
 
 
 class NearCache:
@@ -221,7 +241,6 @@ class NearCache:
 
     def __init__(self, key_prefix: str):
         self.key_prefix = key_prefix
-        self._key_format: tuple | None = None
         self._local: dict[str, tuple[Any, float]] = {}
         self.stats = {"hits": 0, "misses": 0}
         with _tracker.lock:
@@ -229,33 +248,16 @@ class NearCache:
             if _tracker.conn is not None:  # a prefix added to a live link: track it too
                 _tracker._drop("new prefix")
 
-    def _redis_key(self, key: str) -> str:
-        # cache.make_key(key) without building anything: see _shared().
-        fmt = self._key_format
-        if fmt is None or fmt[0] is not settings.CACHES:
-            fmt = self._key_format = (settings.CACHES, cache.make_key("\0"))
-        return fmt[1].replace("\0", key)
-
     @staticmethod
     def active() -> bool:
         return bool(settings.REDIS_URL) and settings.NEAR_CACHE["enabled"]
 
-    @staticmethod
-    def _shared() -> Any:
-        """One backend object for the process.  ``django.core.cache.cache`` builds one per
-        asyncio context, i.e. per request under ASGI; locmem and django-redis backends are
-        thread-safe, so the hot path reuses one instead (rebuilt if the settings change)."""
-        global _backend
-        if _backend is None or _backend[0] is not settings.CACHES:
-            _backend = (settings.CACHES, caches.create_connection("default"))
-        return _backend[1]
-
     def get(self, key: str) -> Any:
         if not self.active():
-            return self._shared().get(key)
+            return _shared().get(key)
         if not _tracker.launched:
             _tracker.ensure_started()
-        rkey = self._redis_key(key)
+        rkey = redis_key(key)
         now = clock.monotonic()
         with _tracker.lock:
             if _tracker.usable():
@@ -265,7 +267,7 @@ class NearCache:
                     return hit[0]
             epoch = _tracker.epoch
         self.stats["misses"] += 1
-        value = self._shared().get(key)
+        value = _shared().get(key)
         if value is None:
             return None
         with _tracker.lock:
