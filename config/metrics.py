@@ -56,29 +56,26 @@ def _key(labels: dict) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in labels.items()))
 
 
-def inc(name: str, value: float = 1, **labels) -> None:
+def _add(kind: str, name: str, delta: float, labels: dict) -> None:
     with _lock:
-        if name not in _meta:
-            _meta[name] = ("counter", name.replace("_", " "))
+        _meta.setdefault(name, (kind, name.replace("_", " ")))
         series = _values.setdefault(name, {})
         k = _key(labels)
-        series[k] = series.get(k, 0) + value
+        series[k] = series.get(k, 0) + delta
+
+
+def inc(name: str, value: float = 1, **labels) -> None:
+    _add("counter", name, value, labels)
 
 
 def gauge_set(name: str, value: float, **labels) -> None:
     with _lock:
-        if name not in _meta:
-            _meta[name] = ("gauge", name.replace("_", " "))
+        _meta.setdefault(name, ("gauge", name.replace("_", " ")))
         _values.setdefault(name, {})[_key(labels)] = value
 
 
 def gauge_add(name: str, delta: float, **labels) -> None:
-    with _lock:
-        if name not in _meta:
-            _meta[name] = ("gauge", name.replace("_", " "))
-        series = _values.setdefault(name, {})
-        k = _key(labels)
-        series[k] = series.get(k, 0) + delta
+    _add("gauge", name, delta, labels)
 
 
 def gauge_fn(name: str, fn: Callable, help_text: str = "", labels: tuple[str, ...] = ()) -> None:

@@ -148,21 +148,27 @@ def _expired(invite: dict, now: datetime) -> bool:
     return datetime.fromisoformat(invite["expires_at"]) <= now
 
 
-def _get_for(invite_id: str, user_id: int, role: str) -> dict:
+def _take(invite_id: str, user_id: int, role: str) -> dict:
+    """Claim an invite on behalf of its sender (``role="from"``) or target (``"to"``)."""
     invite = cache.get(_key(str(invite_id)))
     if invite is None or invite[f"{role}_id"] != user_id:
+        raise errors.InviteNotFound()
+    invite = _claim(str(invite_id))
+    if invite is None:  # answered, cancelled or expired meanwhile
         raise errors.InviteNotFound()
     return invite
 
 
+def _tell_both(invite: dict, event: str) -> None:
+    for uid in (invite["from_id"], invite["to_id"]):
+        user_send(user_id=uid, message={"type": event, "invite_id": invite["id"]})
+
+
 def invite_accept(*, user: User, invite_id: str) -> dict:
     """The target accepts: the room is created (one transaction) and both get ``room.started``."""
-    _get_for(invite_id, user.pk, "to")
-    invite = _claim(str(invite_id))
-    if invite is None:
-        raise errors.InviteNotFound()
+    invite = _take(invite_id, user.pk, "to")
     if _expired(invite, clock.now()):
-        _tell_expired(invite)
+        _tell_both(invite, "invite.expired")
         raise errors.InviteNotFound("That invite has expired.")
     try:
         room = services.room_start(
@@ -178,26 +184,12 @@ def invite_accept(*, user: User, invite_id: str) -> dict:
 
 
 def invite_decline(*, user: User, invite_id: str) -> None:
-    _get_for(invite_id, user.pk, "to")
-    invite = _claim(str(invite_id))
-    if invite is None:
-        raise errors.InviteNotFound()
-    for uid in (invite["from_id"], invite["to_id"]):
-        user_send(user_id=uid, message={"type": "invite.declined", "invite_id": invite["id"]})
+    _tell_both(_take(invite_id, user.pk, "to"), "invite.declined")
 
 
 def invite_cancel(*, user: User, invite_id: str) -> None:
-    _get_for(invite_id, user.pk, "from")
-    invite = _claim(str(invite_id))
-    if invite is None:
-        raise errors.InviteNotFound()
-    for uid in (invite["from_id"], invite["to_id"]):
-        user_send(user_id=uid, message={"type": "invite.cancelled", "invite_id": invite["id"]})
+    _tell_both(_take(invite_id, user.pk, "from"), "invite.cancelled")
 
-
-def _tell_expired(invite: dict) -> None:
-    for uid in (invite["from_id"], invite["to_id"]):
-        user_send(user_id=uid, message={"type": "invite.expired", "invite_id": invite["id"]})
 
 
 def invites_expire() -> int:
@@ -207,6 +199,6 @@ def invites_expire() -> int:
     for invite_id in presence.store().due_pop(_DUE, now.timestamp()):
         invite = _claim(invite_id)
         if invite is not None:
-            _tell_expired(invite)
+            _tell_both(invite, "invite.expired")
             count += 1
     return count
