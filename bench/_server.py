@@ -1,4 +1,8 @@
-"""Start a throwaway Daphne for benchmarks (own VAR_DIR, migrated), stop it afterwards."""
+"""Throwaway Daphne processes for the benchmarks, killed afterwards.
+
+``DaphneProcess`` serves any ASGI app with the environment it is given (the realtime benchmarks
+run ours and a bare relay side by side); ``BenchServer`` is ours on its own migrated ``VAR_DIR``.
+"""
 
 from __future__ import annotations
 
@@ -23,20 +27,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class BenchServer:
-    def __init__(self, env: dict | None = None, cpu: int | None = None):
+class DaphneProcess:
+    def __init__(self, app: str, env: dict, cpu: int | None = None):
+        self.app, self.env, self.port = app, env, free_port()
         self.cpu = cpu  # pin the server to one CPU (and leave the others to the load generator)
-        self.tmp = tempfile.mkdtemp(prefix="bench-")
-        self.port = free_port()
-        self.env = dict(os.environ, VAR_DIR=self.tmp, DJANGO_ENV="development", DEBUG="0", LOG_LEVEL="WARNING")
-        self.env.update(env or {})
         self.proc = None
 
     def __enter__(self):
-        subprocess.run([BIN / "python", "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
         pin = ["taskset", "-c", str(self.cpu)] if self.cpu is not None else []
         self.proc = subprocess.Popen(
-            [*pin, BIN / "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+            [*pin, BIN / "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
@@ -46,7 +46,7 @@ class BenchServer:
                 return self
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("bench server did not start")
+        raise RuntimeError(f"{self.app} did not start")
 
     def __exit__(self, *exc):
         if self.proc:
@@ -56,6 +56,10 @@ class BenchServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/"
+
     def post(self, path: str, body: dict, token: str | None = None) -> dict:
         req = urllib.request.Request(self.url(path), data=json.dumps(body).encode(), method="POST")
         req.add_header("Content-Type", "application/json")
@@ -63,3 +67,17 @@ class BenchServer:
             req.add_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
+
+
+class BenchServer(DaphneProcess):
+    """Our application on a fresh ``VAR_DIR`` (migrated first)."""
+
+    def __init__(self, env: dict | None = None, cpu: int | None = None):
+        self.tmp = tempfile.mkdtemp(prefix="bench-")
+        full = dict(os.environ, VAR_DIR=self.tmp, DJANGO_ENV="development", DEBUG="0", LOG_LEVEL="WARNING")
+        full.update(env or {})
+        super().__init__("config.asgi:application", full, cpu)
+
+    def __enter__(self):
+        subprocess.run([BIN / "python", "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+        return super().__enter__()

@@ -21,47 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, app: str, env: dict):
-        self.app, self.env, self.port = app, env, free_port()
-
-    def __enter__(self):
-        self.proc = subprocess.Popen(
-            [BIN / "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1)
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.app} did not start")
-
-    def __exit__(self, *exc):
-        self.proc.kill()
-        self.proc.wait()
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/"
+from bench._server import BIN, ROOT, DaphneProcess as Server  # noqa: E402
 
 
 async def _open(url: str):
@@ -79,6 +44,17 @@ async def _expect(ws, mtype: str) -> dict:
             raise RuntimeError(msg)
 
 
+async def open_pair(url: str, token_a: str, token_b: str):
+    """Two authenticated sockets; B is available for invites."""
+    a, b = await _open(url), await _open(url)
+    for ws, t in ((a, token_a), (b, token_b)):
+        await ws.send(json.dumps({"type": "auth", "token": t}))
+        await _expect(ws, "auth.ok")
+    await b.send(json.dumps({"type": "presence.set", "available": True}))
+    await _expect(b, "presence.state")
+    return a, b
+
+
 async def _ping_pong(a, b, m: int) -> None:
     for i in range(m):
         sender, receiver = (a, b) if i % 2 == 0 else (b, a)
@@ -87,15 +63,7 @@ async def _ping_pong(a, b, m: int) -> None:
 
 
 async def run_core(url: str, tokens: list[tuple[str, str, str]], m: int, sequential: bool = False) -> tuple[list[float], float]:
-    socks = []
-    for ta, tb, idb in tokens:
-        a, b = await _open(url), await _open(url)
-        for ws, t in ((a, ta), (b, tb)):
-            await ws.send(json.dumps({"type": "auth", "token": t}))
-            await _expect(ws, "auth.ok")
-        await b.send(json.dumps({"type": "presence.set", "available": True}))
-        await _expect(b, "presence.state")
-        socks.append((a, b, idb))
+    socks = [(*await open_pair(url, ta, tb), idb) for ta, tb, idb in tokens]
 
     async def invite(a, b, idb) -> float:
         t0 = time.perf_counter()

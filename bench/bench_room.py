@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_realtime import Server, _expect, _open, pct, prepare  # noqa: E402
+from bench.bench_realtime import Server, _expect, _open, open_pair, pct, prepare  # noqa: E402
 
 
 async def _pingpong(a, b, m: int, frame, ack_type: str, recv_type: str, lat: list[float], tag: str) -> None:
@@ -39,12 +39,7 @@ async def _pingpong(a, b, m: int, frame, ack_type: str, recv_type: str, lat: lis
 async def run_core(url: str, tokens, m: int) -> tuple[list[float], float]:
     socks = []
     for ta, tb, idb in tokens:
-        a, b = await _open(url), await _open(url)
-        for ws, t in ((a, ta), (b, tb)):
-            await ws.send(json.dumps({"type": "auth", "token": t}))
-            await _expect(ws, "auth.ok")
-        await b.send(json.dumps({"type": "presence.set", "available": True}))
-        await _expect(b, "presence.state")
+        a, b = await open_pair(url, ta, tb)
         await a.send(json.dumps({"type": "invite.send", "to": idb, "mode": "text", "seconds": 600}))
         inv = await _expect(b, "invite.received")
         await b.send(json.dumps({"type": "invite.accept", "invite_id": inv["invite"]["id"]}))

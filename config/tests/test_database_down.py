@@ -136,13 +136,18 @@ class Load:
         raise AssertionError(f"timed out; last results: {[(p, s) for p, s, _, _ in self.since(mark)[-12:]]}")
 
 
-def test_database_down_gives_503_then_heals(cluster, daphne_factory):
-    url = cluster.createdb("app_down")
+def _seeded_database(cluster, name: str) -> tuple[str, str]:
+    """A fresh migrated database with one user; its URL and that user's token."""
+    url = cluster.createdb(name)
     env = {"DATABASE_URL": url, "REDIS_URL": None}
     assert manage("migrate", "--noinput", env=env).returncode == 0
     seeded = manage("shell", "-c", SEED, env=env)
     assert seeded.returncode == 0, seeded.stderr
-    token = json.loads(seeded.stdout.strip().splitlines()[-1])["token"]
+    return url, json.loads(seeded.stdout.strip().splitlines()[-1])["token"]
+
+
+def test_database_down_gives_503_then_heals(cluster, daphne_factory):
+    url, token = _seeded_database(cluster, "app_down")
 
     server = daphne_factory(
         env={"DATABASE_URL": url, "DB_POOL_TIMEOUT": "1", "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "4"}
@@ -197,12 +202,7 @@ def test_pool_exhausted_gives_503_and_recovers(cluster, daphne_factory):
     import psycopg
     from concurrent.futures import ThreadPoolExecutor
 
-    url = cluster.createdb("app_pool")
-    env = {"DATABASE_URL": url, "REDIS_URL": None}
-    assert manage("migrate", "--noinput", env=env).returncode == 0
-    seeded = manage("shell", "-c", SEED, env=env)
-    assert seeded.returncode == 0, seeded.stderr
-    token = json.loads(seeded.stdout.strip().splitlines()[-1])["token"]
+    url, token = _seeded_database(cluster, "app_pool")
     server = daphne_factory(
         env={"DATABASE_URL": url, "DB_POOL_TIMEOUT": "0.5", "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "2"}
     )
