@@ -8,7 +8,6 @@ from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.serializers import (
@@ -27,6 +26,7 @@ from accounts.serializers import (
     VerifyEmailInputSerializer,
     me_payload,
 )
+from config.apiview import APIView
 from config.net import client_ip
 
 

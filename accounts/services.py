@@ -25,7 +25,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, signals
+from django.db.models.base import ModelState
 from django.db.models.fields.files import FieldFile
 
 from accounts import errors
@@ -118,6 +119,24 @@ def _user_row(user: User) -> tuple:
     )
 
 
+def _user_from_row(row: tuple) -> User:
+    """The ``User`` a cached row stands for, as ``User.from_db`` builds it.
+
+    ``Model.__init__`` walks every field to assign the values one by one and sends
+    ``pre_init``/``post_init``; with no receivers for ``User`` (none here: no field needs them), the
+    same instance is built by assigning the row to the new object's ``__dict__`` at once, about a
+    quarter of the cost on the hottest path.  Should a receiver ever be connected, ``from_db`` runs.
+    """
+    if signals.pre_init.has_listeners(User) or signals.post_init.has_listeners(User):
+        return User.from_db("default", _USER_FIELDS, row)
+    user = User.__new__(User)
+    user.__dict__.update(zip(_USER_FIELDS, row))
+    state = user._state = ModelState()
+    state.adding = False
+    state.db = "default"
+    return user
+
+
 def _cache_put(hash_: str, session_id: int, user: User, expires_at: datetime, last_seen: datetime) -> None:
     """Cache a session for at most SESSION_CACHE_TTL_SECONDS and never past its expiry."""
     ttl = int(min(settings.SESSION_CACHE_TTL_SECONDS, (expires_at - clock.now()).total_seconds()))
@@ -151,7 +170,7 @@ def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
         session_id, user, expires_at, last_seen = session.pk, session.user, session.expires_at, session.last_seen_at
     else:
         session_id, _schema, row, expires_at, last_seen = entry
-        user = User.from_db("default", _USER_FIELDS, row)
+        user = _user_from_row(row)
         if expires_at <= now:
             cache.delete(_cache_key(hash_))
             return None

@@ -5,10 +5,15 @@ Daphne process, side by side in one run.  Needs ``wrk`` (Debian package).
 
 Set DATABASE_URL / REDIS_URL to measure the PostgreSQL + Redis configuration.
 
-Each round measures both endpoints back to back; the result is the median of the per-round
+Each round measures both endpoints back to back, in alternating order (ABBA: a machine that is
+speeding up or slowing down favours neither side); the result is the median of the per-round
 ratios, so a slow spell on a shared machine moves both sides of a ratio instead of one.  With two
 or more CPUs the server is pinned to CPU 0 and wrk to CPU 1 (``--no-pin`` to let them float):
 one Daphne process uses one core (the GIL), and pinning keeps the two from trading places.
+
+Beside requests/s, each round reads the server's CPU time (``/proc/<pid>/stat``, all threads) and
+reports CPU per request: the same ratio with time the machine gave to other tenants left out, a
+cross-check on a noisy shared host.
 """
 
 from __future__ import annotations
@@ -26,23 +31,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import BenchServer  # noqa: E402
 
 
-def wrk(url: str, seconds: int, connections: int, token: str | None = None, cpu: int | None = None) -> float:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process, all threads (Linux), or None where /proc is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, connections: int, token: str | None = None, cpu: int | None = None,
+        server_pid: int | None = None) -> tuple[float, float | None]:
+    """(requests/s, server CPU microseconds per request or None)."""
     cmd = ["wrk", "-t1" if cpu is not None else "-t2", f"-c{connections}", f"-d{seconds}s", url]
     if token:
         cmd[1:1] = ["-H", f"Authorization: Bearer {token}"]
     if cpu is not None:
         cmd[:0] = ["taskset", "-c", str(cpu)]
+    before = cpu_seconds(server_pid) if server_pid else None
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    after = cpu_seconds(server_pid) if server_pid else None
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise SystemExit(f"{url}: {non2xx.group(1)} non-2xx responses\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    count = int(re.search(r"(\d+) requests in", out).group(1))
+    per_request = (after - before) / count * 1e6 if before is not None and after is not None and count else None
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), per_request
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-pin", action="store_true")
     args = parser.parse_args()
@@ -53,18 +73,35 @@ def main() -> None:
     storage = "PostgreSQL + Redis" if os.environ.get("REDIS_URL") else "embedded (SQLite + local memory)"
     with BenchServer(cpu=server_cpu) as server:
         token = server.post("/api/auth/guest", {"name": "Bench", "gender": "unspecified"})["token"]
+        pid = server.proc.pid
         wrk(server.url("/api/me"), 1, 4, token, load_cpu)  # warm-up
+        wrk(server.url("/healthz"), 1, 4, None, load_cpu)
         trivial, me = [], []
-        for _ in range(args.rounds):
-            trivial.append(wrk(server.url("/healthz"), args.seconds, args.connections, cpu=load_cpu))
-            me.append(wrk(server.url("/api/me"), args.seconds, args.connections, token, load_cpu))
-        ratios = [m / t for m, t in zip(me, trivial)]
+        for i in range(args.rounds):
+            runs = {
+                "trivial": lambda: trivial.append(
+                    wrk(server.url("/healthz"), args.seconds, args.connections, None, load_cpu, pid)),
+                "me": lambda: me.append(
+                    wrk(server.url("/api/me"), args.seconds, args.connections, token, load_cpu, pid)),
+            }
+            for name in (("trivial", "me") if i % 2 == 0 else ("me", "trivial")):  # ABBA
+                runs[name]()
+        ratios = [m[0] / t[0] for m, t in zip(me, trivial)]
         print(f"storage: {storage}; server {'pinned to CPU 0, wrk to CPU 1' if pin else 'not pinned'}; "
-              f"{args.rounds} rounds x {args.seconds}s x {args.connections} connections")
-        print(f"unauthenticated /healthz   req/s median {statistics.median(trivial):8.1f}  rounds {[round(x) for x in trivial]}")
-        print(f"authenticated   /api/me    req/s median {statistics.median(me):8.1f}  rounds {[round(x) for x in me]}")
+              f"{args.rounds} rounds x {args.seconds}s x {args.connections} connections, ABBA order")
+        for label, runs in (("unauthenticated /healthz", trivial), ("authenticated   /api/me ", me)):
+            rps = [r[0] for r in runs]
+            print(f"{label}  req/s median {statistics.median(rps):8.1f}  rounds {[round(x) for x in rps]}")
         print(f"ratio /api/me : /healthz per round {[round(r, 2) for r in ratios]}")
-        print(f"ratio /api/me : /healthz = {statistics.median(ratios):.2f}x median (target >= 0.80x)")
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
+        print(f"ratio /api/me : /healthz = {statistics.median(ratios):.2f}x median "
+              f"(quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; target >= 0.80x)")
+        cpu_pairs = [(t[1], m[1]) for t, m in zip(trivial, me) if t[1] and m[1]]
+        if cpu_pairs:
+            cpu_ratios = [t / m for t, m in cpu_pairs]
+            print(f"server CPU per request: /healthz {statistics.median(t for t, _ in cpu_pairs):.0f} us, "
+                  f"/api/me {statistics.median(m for _, m in cpu_pairs):.0f} us; "
+                  f"capacity ratio {statistics.median(cpu_ratios):.2f}x median")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 from rest_framework.response import Response
 
 from config.errors import ApplicationError
@@ -29,6 +30,16 @@ _DRF_CODES = {
     drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
     drf_exceptions.Throttled: "rate_limited",
 }
+
+
+def http_request(request):
+    """The Django ``HttpRequest`` behind a DRF ``Request`` (or the request itself).
+
+    DRF's ``Request`` hands unknown attributes (``META``, ``method``, ``resolver_match``) to the
+    Django request through ``__getattr__``, i.e. after a failed lookup: ≈ 0.6 µs per read here, ten
+    times a direct one.  Code on the per-request path reads them from the Django request instead.
+    """
+    return getattr(request, "_request", request)
 
 
 def error_body(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:
@@ -133,9 +144,25 @@ class FastContentNegotiation(DefaultContentNegotiation):
     """
 
     def select_renderer(self, request, renderers, format_suffix=None):
-        if format_suffix is None and not request.META.get("QUERY_STRING"):
-            accept = request.META.get("HTTP_ACCEPT", "*/*")
+        meta = http_request(request).META
+        if format_suffix is None and not meta.get("QUERY_STRING"):
+            accept = meta.get("HTTP_ACCEPT", "*/*")
             first = renderers[0]
             if accept == "*/*" or accept == first.media_type == "application/json":
                 return first, first.media_type
         return super().select_renderer(request, renderers, format_suffix)
+
+
+class JSONRenderer(DRFJSONRenderer):
+    """DRF's JSON renderer without parsing the accepted media type when it has no parameters.
+
+    DRF looks for ``; indent=N`` in the accepted media type on every response; almost every one is
+    plain ``application/json``, which carries none, so the answer is the context's indent (what DRF
+    arrives at after parsing).  Anything with parameters goes through DRF unchanged.
+    """
+
+    def get_indent(self, accepted_media_type, renderer_context):
+        if accepted_media_type and ";" not in accepted_media_type:
+            return renderer_context.get("indent", None)
+        return super().get_indent(accepted_media_type, renderer_context)
+

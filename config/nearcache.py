@@ -22,7 +22,8 @@ How it stays correct — Redis client-side caching in broadcast mode:
   re-established (then reads go to Redis as before).
 * Every copy also has a TTL and the map is bounded.
 
-Without ``REDIS_URL`` the cache is local memory already and this class just delegates to it.
+Without ``REDIS_URL`` the cache is local memory already and this class just delegates to it
+(through ``config.cache.LocalMemoryCache.get_read_only``, which skips unpickling an unchanged entry).
 A kept value is handed to every reader in this process, so callers must treat it as read-only
 (the session entries are tuples of plain values; each request builds its own ``User`` from them).
 """
@@ -254,7 +255,11 @@ class NearCache:
 
     def get(self, key: str) -> Any:
         if not self.active():
-            return _shared().get(key)
+            backend = _shared()
+            # The embedded configuration's local-memory cache is this process's own: nothing to
+            # keep coherent, only the unpickling to skip (config/cache.py).
+            read = getattr(backend, "get_read_only", None) or backend.get
+            return read(key)
         if not _tracker.launched:
             _tracker.ensure_started()
         rkey = redis_key(key)

@@ -9,6 +9,7 @@ or a rate limit.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from django.conf import settings
@@ -16,6 +17,13 @@ from django.conf import settings
 
 def _clean(value: str) -> str | None:
     value = value.strip()
+    if len(value) > 64:  # longer than any address; and keeps the memo below small
+        return None
+    return _parse(value)
+
+
+@functools.lru_cache(maxsize=4096)  # pure, and called on every request: a handful of addresses recur
+def _parse(value: str) -> str | None:
     if value.startswith("[") and "]" in value:
         value = value[1 : value.index("]")]
     try:

@@ -138,7 +138,7 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "BACKEND": "config.cache.LocalMemoryCache",  # LocMemCache + read-only reads (config/cache.py)
             "LOCATION": "campuschat",
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
@@ -225,7 +225,7 @@ REST_FRAMEWORK = {
         "moderation.permissions.NotBanned",  # 403 "banned" except GET /api/me and /api/me/ban
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["config.api.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.FastContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

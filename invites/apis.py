@@ -8,12 +8,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.selectors import user_get_by_public_id
 from config import ratelimit
+from config.api import JSONRenderer
+from config.apiview import APIView
 from config.net import client_ip
 from invites import errors, selectors, services
 from invites.qr import qr_svg

@@ -5,8 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from config.apiview import APIView
 from config.net import client_ip
 from moderation import selectors, services
 from moderation.serializers import MyBanOutputSerializer, ReportCreateInputSerializer, ReportMineOutputSerializer

@@ -8,6 +8,7 @@ clock helper, so a cached temporary ban lifts itself on time without any job or 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 import uuid
@@ -190,19 +191,35 @@ def ip_ban_list() -> list[dict]:
     return [e for buckets in _current_index().values() for group in buckets.values() for e in group]
 
 
-def ip_ban_match(*, ip: str | None) -> dict | None:
-    """The active IP ban covering ``ip``, or None.  Cost: one cache read, no query on a hit."""
-    if not ip:
-        return None
+def ip_bans_exist() -> bool:
+    """Whether any IP ban is active (the edge skips working out the client's address when none is)."""
+    return bool(_current_index())
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return None
     if addr.version == 6 and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped  # ::ffff:203.0.113.5 is 203.0.113.5
+    return addr
+
+
+def ip_ban_match(*, ip: str | None) -> dict | None:
+    """The active IP ban covering ``ip``, or None.  Cost: one cache read, no query on a hit."""
+    if not ip:
+        return None
+    index = _current_index()
+    if not index:
+        return None
+    addr = _address(ip)
+    if addr is None:
+        return None
     now = clock.now()
     value = int(addr)
-    for (version, prefixlen), buckets in _current_index().items():
+    for (version, prefixlen), buckets in index.items():
         if version != addr.version:
             continue
         for entry in buckets.get(value >> (addr.max_prefixlen - prefixlen), ()):

@@ -7,10 +7,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.selectors import user_get_by_public_id
 from config import clock
+from config.apiview import APIView
 from realtime import services as rt
 from social import selectors, services
 from accounts.serializers import user_card

@@ -163,3 +163,47 @@ def test_revocation_by_another_process_is_seen_by_the_near_cache(make_user, make
         assert session_authenticate(token=token) is None
     finally:
         nearcache._tracker.ensure_started()
+
+
+def test_cached_user_is_built_as_from_db_builds_it(make_user, make_session):
+    """The hot path builds the User straight from the cached row; it must be the instance
+    ``User.from_db`` would build: same column values, same state, nothing else."""
+    from accounts import services
+    from accounts.models import User
+
+    user = make_user(bio="hello")
+    _, token = make_session(user)
+    session_authenticate(token=token)  # miss: caches the row
+    built, _ = session_authenticate(token=token)  # hit: built from the row
+    row = services._user_row(built)
+    reference = User.from_db("default", services._USER_FIELDS, row)
+    assert {k: v for k, v in built.__dict__.items() if k != "_state"} == {
+        k: v for k, v in reference.__dict__.items() if k != "_state"
+    }
+    assert (built._state.adding, built._state.db) == (reference._state.adding, reference._state.db)
+    assert built == reference and built.photo.name == reference.photo.name == ""
+    built.full_clean(exclude=["password"])  # a real, valid model instance
+    built.save(update_fields=["bio"])  # and one that saves as an existing row
+
+
+def test_init_signal_receivers_still_run_for_cached_users(make_user, make_session):
+    """Should anything ever listen to User's pre_init/post_init, the hot path goes through
+    ``from_db`` so the receivers run."""
+    from django.db.models.signals import post_init
+
+    from accounts.models import User
+
+    user = make_user()
+    _, token = make_session(user)
+    session_authenticate(token=token)
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=User)
+    try:
+        built, _ = session_authenticate(token=token)
+    finally:
+        post_init.disconnect(receiver, sender=User)
+    assert seen and seen[-1] is built

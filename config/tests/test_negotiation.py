@@ -44,3 +44,15 @@ def test_same_answer_as_drf(accept, query, renderers, suffix):
 
 def test_it_is_the_configured_negotiator(settings):
     assert settings.REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] == "config.api.FastContentNegotiation"
+
+
+@pytest.mark.parametrize("accepted", [None, "", "application/json", "application/json; indent=4",
+                                      "application/json;indent=2", "application/json; indent=x",
+                                      "application/json; indent=0", "application/json; charset=utf-8"])
+@pytest.mark.parametrize("context", [{}, {"indent": 2}])
+def test_json_renderer_indents_exactly_as_drf(accepted, context):
+    from config.api import JSONRenderer as OurJSONRenderer
+
+    assert OurJSONRenderer().get_indent(accepted, context) == JSONRenderer().get_indent(accepted, context)
+    data = {"a": [1, "é"], "b": None}
+    assert OurJSONRenderer().render(data, accepted, context) == JSONRenderer().render(data, accepted, context)

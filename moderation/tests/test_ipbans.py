@@ -158,3 +158,19 @@ def test_overlapping_networks_expired_host_inside_active_range(moderator):
     assert ip_ban_match(ip="192.0.2.7")["network"] == "192.0.2.0/24"
     assert ip_ban_match(ip="192.0.9.9") is None  # the /16 expired
     assert len(ip_ban_list()) == 3  # the list is refreshed on change, expiry is applied on read
+
+
+def test_no_ban_means_no_address_is_parsed(moderator):
+    """The edge check runs on every request: with no IP ban active it must not work out addresses."""
+    from config import net
+    from moderation import selectors
+    from moderation.middleware import _check
+
+    selectors._address.cache_clear()
+    net._parse.cache_clear()
+    scope = {"type": "http", "path": "/api/me", "client": ("198.51.100.20", 1), "headers": []}
+    assert _check(scope) is None and ip_ban_match(ip="198.51.100.20") is None
+    assert selectors._address.cache_info().currsize == 0 and net._parse.cache_info().currsize == 0
+    services.ip_ban_create(network="198.51.100.20", reason="abuse", actor=moderator)
+    assert _check(scope) is not None
+    assert selectors._address.cache_info().currsize == 1
