@@ -1,6 +1,6 @@
 """The one clock.  Everything that compares against a deadline asks ``clock.now()``.
 
-Tests move time with ``clock.advance(seconds)`` / ``clock.freeze(...)`` instead of sleeping.
+Tests move time with ``clock.advance(seconds)`` (and ``clock.reset()``) instead of sleeping.
 The offset is process-local; tests that run real server processes use short configured
 durations instead.
 """
