@@ -28,21 +28,23 @@ def free_port() -> int:
 
 
 class DaphneProcess:
-    def __init__(self, app: str, env: dict, cpu: int | None = None):
+    def __init__(self, app: str, env: dict, cpu: int | None = None, wrapper: list | None = None):
         self.app, self.env, self.port = app, env, free_port()
         self.cpu = cpu  # pin the server to one CPU (and leave the others to the load generator)
+        self.wrapper = wrapper  # run the server under a tool (valgrind): the interpreter is named
         self.proc = None
 
     def __enter__(self):
         pin = ["taskset", "-c", str(self.cpu)] if self.cpu is not None else []
+        program = [*self.wrapper, BIN / "python", BIN / "daphne"] if self.wrapper else [BIN / "daphne"]
         self.proc = subprocess.Popen(
-            [*pin, BIN / "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app],
+            [*pin, *program, "-b", "127.0.0.1", "-p", str(self.port), self.app],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + (600 if self.wrapper else 30)
         while time.monotonic() < deadline:
             try:
-                urllib.request.urlopen(self.url("/readyz"), timeout=1)
+                urllib.request.urlopen(self.url("/readyz"), timeout=60 if self.wrapper else 1)
                 return self
             except OSError:
                 time.sleep(0.1)
@@ -72,11 +74,11 @@ class DaphneProcess:
 class BenchServer(DaphneProcess):
     """Our application on a fresh ``VAR_DIR`` (migrated first)."""
 
-    def __init__(self, env: dict | None = None, cpu: int | None = None):
+    def __init__(self, env: dict | None = None, cpu: int | None = None, wrapper: list | None = None):
         self.tmp = tempfile.mkdtemp(prefix="bench-")
         full = dict(os.environ, VAR_DIR=self.tmp, DJANGO_ENV="development", DEBUG="0", LOG_LEVEL="WARNING")
         full.update(env or {})
-        super().__init__("config.asgi:application", full, cpu)
+        super().__init__("config.asgi:application", full, cpu, wrapper)
 
     def __enter__(self):
         subprocess.run([BIN / "python", "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)

@@ -14,6 +14,14 @@ one Daphne process uses one core (the GIL), and pinning keeps the two from tradi
 Beside requests/s, each round reads the server's CPU time (``/proc/<pid>/stat``, all threads) and
 reports CPU per request: the same ratio with time the machine gave to other tenants left out, a
 cross-check on a noisy shared host.
+
+``--instructions`` runs the server under valgrind's callgrind instead and reports instructions per
+request (the same ABBA rounds, far fewer requests: valgrind runs ~50x slower).  Instruction counts
+do not depend on what else the machine is doing, so the ratio is repeatable to about a percent
+where requests/s swing by ±15 % from one round to the next; it does not see cache misses, so it
+reads a little higher than the requests/s ratio.  Needs valgrind (Debian package).  The server's
+once-a-second background sweep is slowed to once an hour there: at valgrind's speed it would
+otherwise be charged to the requests.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,14 +59,76 @@ def wrk(url: str, seconds: int, connections: int, token: str | None = None, cpu:
     if cpu is not None:
         cmd[:0] = ["taskset", "-c", str(cpu)]
     before = cpu_seconds(server_pid) if server_pid else None
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    count, rps = _run_wrk(cmd, url)
     after = cpu_seconds(server_pid) if server_pid else None
+    per_request = (after - before) / count * 1e6 if before is not None and after is not None and count else None
+    return rps, per_request
+
+
+def _run_wrk(cmd: list, url: str) -> tuple[int, float]:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise SystemExit(f"{url}: {non2xx.group(1)} non-2xx responses\n{out}")
-    count = int(re.search(r"(\d+) requests in", out).group(1))
-    per_request = (after - before) / count * 1e6 if before is not None and after is not None and count else None
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), per_request
+    return int(re.search(r"(\d+) requests in", out).group(1)), float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+class Callgrind:
+    """The server under callgrind; ``count()`` = instructions since the previous call."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-callgrind-"))
+        self.wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.dir}/cg.%p", "--dump-instr=no"]
+
+    def count(self, pid: int) -> int:
+        before = set(self.dir.glob(f"cg.{pid}.*"))
+        subprocess.run(["callgrind_control", "--dump", str(pid)], capture_output=True, check=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the dump is written by the server, after the command returns
+            for path in set(self.dir.glob(f"cg.{pid}.*")) - before:
+                found = re.search(r"^totals:\s+(\d+)", path.read_text(), re.M)
+                if found:
+                    return int(found.group(1))
+            time.sleep(0.2)
+        raise SystemExit("callgrind wrote no dump")
+
+
+def instructions(args, storage: str) -> None:
+    for tool in ("valgrind", "callgrind_control"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found: apt-get install valgrind")
+    grind = Callgrind()
+    env = {"SWEEPER_INTERVAL_SECONDS": "3600"}
+    with BenchServer(env=env, wrapper=grind.wrapper) as server:
+        pid = server.proc.pid
+        token = server.post("/api/auth/guest", {"name": "Bench", "gender": "unspecified"})["token"]
+        endpoints = {"trivial": ("/healthz", None), "me": ("/api/me", token)}
+        per_request: dict[str, list[float]] = {"trivial": [], "me": []}
+
+        def measure(name: str) -> float:
+            path, auth = endpoints[name]
+            cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "60s", server.url(path)]
+            if auth:
+                cmd[1:1] = ["-H", f"Authorization: Bearer {auth}"]
+            grind.count(pid)
+            count, _ = _run_wrk(cmd, path)
+            return grind.count(pid) / count
+
+        for name in ("me", "trivial"):  # warm-up
+            measure(name)
+        for i in range(args.rounds):
+            for name in (("trivial", "me") if i % 2 == 0 else ("me", "trivial")):  # ABBA
+                per_request[name].append(measure(name))
+    trivial, me = per_request["trivial"], per_request["me"]
+    ratios = [t / m for t, m in zip(trivial, me)]
+    print(f"storage: {storage}; server under callgrind; {args.rounds} rounds x {args.seconds}s x "
+          f"{args.connections} connections, ABBA order")
+    print(f"unauthenticated /healthz  instructions/request median {statistics.median(trivial) / 1e3:8.0f}k  "
+          f"rounds {[round(x / 1e3) for x in trivial]}")
+    print(f"authenticated   /api/me   instructions/request median {statistics.median(me) / 1e3:8.0f}k  "
+          f"rounds {[round(x / 1e3) for x in me]}")
+    print(f"ratio /api/me : /healthz (capacity, by instructions) = {statistics.median(ratios):.3f}x median, "
+          f"rounds {[round(r, 3) for r in ratios]}")
 
 
 def main() -> None:
@@ -65,12 +137,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per request under callgrind (defaults: 4 rounds x 8s)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")
+    storage = "PostgreSQL + Redis" if os.environ.get("REDIS_URL") else "embedded (SQLite + local memory)"
+    if args.instructions:
+        if "--rounds" not in sys.argv:
+            args.rounds = 4
+        if "--seconds" not in sys.argv:
+            args.seconds = 8
+        instructions(args, storage)
+        return
     pin = not args.no_pin and shutil.which("taskset") and (os.cpu_count() or 1) >= 2
     server_cpu, load_cpu = (0, 1) if pin else (None, None)
-    storage = "PostgreSQL + Redis" if os.environ.get("REDIS_URL") else "embedded (SQLite + local memory)"
     with BenchServer(cpu=server_cpu) as server:
         token = server.post("/api/auth/guest", {"name": "Bench", "gender": "unspecified"})["token"]
         pid = server.proc.pid

@@ -53,6 +53,7 @@ class _Tracker:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.conn = None
+        self.poller = None
         self.healthy = False
         self.epoch = 0
         self.last_pong = 0.0
@@ -75,6 +76,8 @@ class _Tracker:
         conn = pool.make_connection()
         conn.connect()
         conn._parser.set_invalidation_push_handler(self._on_invalidate)
+        poller = select.poll()
+        poller.register(conn._sock, select.POLLIN)
         self.prefixes = {redis_key(near.key_prefix).encode(): near for near in _instances}
         conn.send_command("CLIENT", "SETNAME", f"near-cache-{os.getpid()}")
         conn.read_response()
@@ -82,7 +85,7 @@ class _Tracker:
             conn.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", prefix)
             if conn.read_response() not in (b"OK", "OK"):
                 raise ConnectionError("CLIENT TRACKING refused")
-        self.conn = conn
+        self.conn, self.poller = conn, poller
         self._flush_local()  # anything may have changed while we were not tracking
         self.last_pong = clock.monotonic()
         self.ping_outstanding = False
@@ -102,6 +105,7 @@ class _Tracker:
             except Exception:  # noqa: BLE001 - already broken
                 pass
             self.conn = None
+            self.poller = None
 
     def _flush_local(self) -> None:
         self.epoch += 1
@@ -129,7 +133,7 @@ class _Tracker:
         if conn is None:
             return
         try:
-            while conn.can_read(0):
+            while self._pending(conn):
                 reply = conn.read_response(push_request=True, timeout=0, disconnect_on_error=False)
                 if reply is not None and self.ping_outstanding and not isinstance(reply, list):
                     self.ping_outstanding = False
@@ -140,6 +144,16 @@ class _Tracker:
         if clock.monotonic() - self.last_pong > settings.NEAR_CACHE["stale_after_seconds"]:
             # no pong for too long (a dead link, or a starved pinger): trust nothing local
             self._drop("no answer from the tracking connection")
+
+    def _pending(self, conn) -> bool:
+        """Is there anything to read on the tracking link?  Bytes the parser has buffered already,
+        or bytes (or a hang-up) on the socket: one ``poll(2)``.  redis-py's ``can_read(0)`` answers
+        the same with a non-blocking ``recv`` between two socket-timeout changes, and an exception
+        when there is nothing, which is almost always: this runs before every local hit."""
+        buffer = getattr(conn._parser, "_buffer", None)
+        if buffer is None or self.poller is None or not hasattr(buffer, "unread_bytes"):
+            return conn.can_read(0)  # another parser: ask redis-py
+        return bool(buffer.unread_bytes()) or bool(self.poller.poll(0))
 
     def usable(self) -> bool:
         """Drain, then say whether local copies may be trusted.  Caller holds ``self.lock``."""

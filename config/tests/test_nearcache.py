@@ -68,6 +68,28 @@ def test_an_overwrite_by_another_process_is_seen_by_the_next_read(other_process,
     assert near.get("test:near:c") == "new"
 
 
+def test_invalidations_that_arrive_together_are_all_applied(other_process, readers_only):
+    """Two pushes that reach the socket before a read land in one recv: the second waits in the
+    parser's buffer, where no poll of the socket can see it.  The reader must apply both."""
+    _warm("test:near:b1", "one")
+    _warm("test:near:b2", "two")
+    assert other_process.delete(cache.make_key("test:near:b1")) == 1  # two separate commands:
+    assert other_process.delete(cache.make_key("test:near:b2")) == 1  # two invalidation messages
+    assert near.get("test:near:b1") is None
+    assert near.get("test:near:b2") is None
+
+
+def test_a_hit_with_nothing_pending_polls_the_socket_once(other_process, readers_only, monkeypatch):
+    _warm("test:near:p", "x")
+    conn = nearcache._tracker.conn
+    monkeypatch.setattr(conn, "can_read", lambda *a, **k: pytest.fail("redis-py's can_read: 3 syscalls"))
+    polls = []
+    real_poll = nearcache._tracker.poller.poll
+    monkeypatch.setattr(nearcache._tracker, "poller", type("P", (), {"poll": lambda self, t: polls.append(t) or real_poll(t)})())
+    assert near.get("test:near:p") == "x"
+    assert polls == [0]
+
+
 def test_expiry_in_redis_reaches_the_local_copy(other_process, readers_only):
     _warm("test:near:e", "soon gone")
     other_process.pexpire(cache.make_key("test:near:e"), 1)
