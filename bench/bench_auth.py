@@ -1,7 +1,8 @@
 """Authenticated ``GET /api/me`` vs an unauthenticated trivial view (``/healthz``) on the same
 Daphne process, side by side in one run.  Needs ``wrk`` (Debian package).
 
-    .venv/bin/python bench/bench_auth.py [--rounds 7] [--seconds 3] [--connections 16] [--no-pin]
+    .venv/bin/python bench/bench_auth.py [--rounds 24] [--seconds 2] [--connections 16] [--no-pin]
+    .venv/bin/python bench/bench_auth.py --instructions [--rounds 4] [--seconds 8]
 
 Set DATABASE_URL / REDIS_URL to measure the PostgreSQL + Redis configuration.
 
@@ -17,11 +18,12 @@ cross-check on a noisy shared host.
 
 ``--instructions`` runs the server under valgrind's callgrind instead and reports instructions per
 request (the same ABBA rounds, far fewer requests: valgrind runs ~50x slower).  Instruction counts
-do not depend on what else the machine is doing, so the ratio is repeatable to about a percent
+do not depend on what else the machine is doing, so a round's ratio is repeatable to a few percent
 where requests/s swing by ±15 % from one round to the next; it does not see cache misses, so it
 reads a little higher than the requests/s ratio.  Needs valgrind (Debian package).  The server's
-once-a-second background sweep is slowed to once an hour there: at valgrind's speed it would
-otherwise be charged to the requests.
+once-a-second jobs (the background sweep, the IP-ban list recheck) run once an hour there: at
+valgrind's speed (~20 requests/s) a second's job would be charged to 20 requests instead of the
+~1,000 it is shared by in a real run.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def instructions(args, storage: str) -> None:
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found: apt-get install valgrind")
     grind = Callgrind()
-    env = {"SWEEPER_INTERVAL_SECONDS": "3600"}
+    env = {"SWEEPER_INTERVAL_SECONDS": "3600", "IP_BAN_RECHECK_SECONDS": "3600"}
     with BenchServer(env=env, wrapper=grind.wrapper) as server:
         pid = server.proc.pid
         token = server.post("/api/auth/guest", {"name": "Bench", "gender": "unspecified"})["token"]
@@ -133,7 +135,7 @@ def instructions(args, storage: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=24)
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-pin", action="store_true")
