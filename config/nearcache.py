@@ -153,7 +153,12 @@ class _Tracker:
         buffer = getattr(conn._parser, "_buffer", None)
         if buffer is None or self.poller is None or not hasattr(buffer, "unread_bytes"):
             return conn.can_read(0)  # another parser: ask redis-py
-        return bool(buffer.unread_bytes()) or bool(self.poller.poll(0))
+        if buffer.unread_bytes():
+            return True
+        tls_pending = getattr(conn._sock, "pending", None)  # rediss://: bytes OpenSSL has decrypted
+        if tls_pending is not None and tls_pending():
+            return True
+        return bool(self.poller.poll(0))
 
     def usable(self) -> bool:
         """Drain, then say whether local copies may be trusted.  Caller holds ``self.lock``."""
