@@ -18,9 +18,9 @@ cross-check on a noisy shared host.
 
 ``--instructions`` runs the server under valgrind's callgrind instead and reports instructions per
 request (the same ABBA rounds, far fewer requests: valgrind runs ~50x slower).  Instruction counts
-do not depend on what else the machine is doing, so a round's ratio is repeatable to a few percent
-where requests/s swing by ±15 % from one round to the next; it does not see cache misses, so it
-reads a little higher than the requests/s ratio.  Needs valgrind (Debian package).  The server's
+do not depend on what else the machine is doing; they still move a few percent from round to round
+(how requests interleave changes the work of thread hand-offs), where requests/s swing by ±15 %.
+They do not see cache misses.  Needs valgrind (Debian package).  The server's
 once-a-second jobs (the background sweep, the IP-ban list recheck) run once an hour there: at
 valgrind's speed (~20 requests/s) a second's job would be charged to 20 requests instead of the
 ~1,000 it is shared by in a real run.
