@@ -8,7 +8,6 @@ clock helper, so a cached temporary ban lifts itself on time without any job or 
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import time
 import uuid
@@ -20,7 +19,7 @@ from django.db import connection
 from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
-from config import clock
+from config import clock, net
 from config.nearcache import NearCache
 from moderation.models import Ban, IpBan, Report
 
@@ -196,13 +195,9 @@ def ip_bans_exist() -> bool:
     return bool(_current_index())
 
 
-@functools.lru_cache(maxsize=4096)
 def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    if addr.version == 6 and addr.ipv4_mapped is not None:
+    addr = net.ip_address(ip)
+    if addr is not None and addr.version == 6 and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped  # ::ffff:203.0.113.5 is 203.0.113.5
     return addr
 
