@@ -43,6 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import BenchServer  # noqa: E402
 
 
+ENDPOINTS = {"trivial": "/healthz", "me": "/api/me"}
+LABELS = {"trivial": "unauthenticated /healthz", "me": "authenticated   /api/me "}
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process, all threads (Linux), or None where /proc is absent."""
     try:
@@ -52,22 +56,66 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(url: str, seconds: int, connections: int, token: str | None = None, cpu: int | None = None,
-        server_pid: int | None = None) -> tuple[float, float | None]:
-    """(requests/s, server CPU microseconds per request or None)."""
+class CpuMeter:
+    """Server CPU microseconds per request (None where /proc is absent)."""
+
+    unit, scale = "us", 1e6
+
+    def __init__(self):
+        self.pid = self.before = None  # pid: set once the server runs
+
+    def start(self) -> None:
+        self.before = cpu_seconds(self.pid)
+
+    def per_request(self, count: int) -> float | None:
+        after = cpu_seconds(self.pid)
+        return (after - self.before) / count if None not in (self.before, after) and count else None
+
+
+class Callgrind:
+    """The server under callgrind: instructions per request, read from a dump before and after."""
+
+    unit, scale = "k instructions", 1e-3
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-callgrind-"))
+        self.wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.dir}/cg.%p", "--dump-instr=no"]
+        self.pid = None  # set once the server runs
+
+    def _dump(self) -> int:
+        """Instructions since the previous dump (callgrind zeroes its counters on each)."""
+        before = set(self.dir.glob(f"cg.{self.pid}.*"))
+        subprocess.run(["callgrind_control", "--dump", str(self.pid)], capture_output=True, check=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the dump is written by the server, after the command returns
+            for path in set(self.dir.glob(f"cg.{self.pid}.*")) - before:
+                found = re.search(r"^totals:\s+(\d+)", path.read_text(), re.M)
+                if found:
+                    return int(found.group(1))
+            time.sleep(0.2)
+        raise SystemExit("callgrind wrote no dump")
+
+    def start(self) -> None:
+        self._dump()
+
+    def per_request(self, count: int) -> float:
+        return self._dump() / count
+
+
+def wrk_command(url: str, seconds: int, connections: int, token: str | None, cpu: int | None,
+                timeout: str | None = None) -> list:
     cmd = ["wrk", "-t1" if cpu is not None else "-t2", f"-c{connections}", f"-d{seconds}s", url]
+    if timeout:
+        cmd[1:1] = ["--timeout", timeout]
     if token:
         cmd[1:1] = ["-H", f"Authorization: Bearer {token}"]
     if cpu is not None:
         cmd[:0] = ["taskset", "-c", str(cpu)]
-    before = cpu_seconds(server_pid) if server_pid else None
-    count, rps = _run_wrk(cmd, url)
-    after = cpu_seconds(server_pid) if server_pid else None
-    per_request = (after - before) / count * 1e6 if before is not None and after is not None and count else None
-    return rps, per_request
+    return cmd
 
 
-def _run_wrk(cmd: list, url: str) -> tuple[int, float]:
+def run_wrk(cmd: list, url: str) -> tuple[int, float]:
+    """(requests completed, requests/s); any non-2xx answer stops the benchmark."""
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
@@ -75,116 +123,78 @@ def _run_wrk(cmd: list, url: str) -> tuple[int, float]:
     return int(re.search(r"(\d+) requests in", out).group(1)), float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
-class Callgrind:
-    """The server under callgrind; ``count()`` = instructions since the previous call."""
-
-    def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="bench-callgrind-"))
-        self.wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.dir}/cg.%p", "--dump-instr=no"]
-
-    def count(self, pid: int) -> int:
-        before = set(self.dir.glob(f"cg.{pid}.*"))
-        subprocess.run(["callgrind_control", "--dump", str(pid)], capture_output=True, check=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the dump is written by the server, after the command returns
-            for path in set(self.dir.glob(f"cg.{pid}.*")) - before:
-                found = re.search(r"^totals:\s+(\d+)", path.read_text(), re.M)
-                if found:
-                    return int(found.group(1))
-            time.sleep(0.2)
-        raise SystemExit("callgrind wrote no dump")
+def abba(rounds: int, measure) -> dict[str, list]:
+    """Warm both endpoints up, then ``rounds`` rounds of both, in ABBA order."""
+    for name in ("me", "trivial"):
+        measure(name)
+    results: dict[str, list] = {"trivial": [], "me": []}
+    for i in range(rounds):
+        for name in (("trivial", "me") if i % 2 == 0 else ("me", "trivial")):
+            results[name].append(measure(name))
+    return results
 
 
-def instructions(args, storage: str) -> None:
-    for tool in ("valgrind", "callgrind_control"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} not found: apt-get install valgrind")
-    grind = Callgrind()
-    env = {"SWEEPER_INTERVAL_SECONDS": "3600", "IP_BAN_RECHECK_SECONDS": "3600"}
-    with BenchServer(env=env, wrapper=grind.wrapper) as server:
-        pid = server.proc.pid
-        token = server.post("/api/auth/guest", {"name": "Bench", "gender": "unspecified"})["token"]
-        endpoints = {"trivial": ("/healthz", None), "me": ("/api/me", token)}
-        per_request: dict[str, list[float]] = {"trivial": [], "me": []}
-
-        def measure(name: str) -> float:
-            path, auth = endpoints[name]
-            cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "60s", server.url(path)]
-            if auth:
-                cmd[1:1] = ["-H", f"Authorization: Bearer {auth}"]
-            grind.count(pid)
-            count, _ = _run_wrk(cmd, path)
-            return grind.count(pid) / count
-
-        for name in ("me", "trivial"):  # warm-up
-            measure(name)
-        for i in range(args.rounds):
-            for name in (("trivial", "me") if i % 2 == 0 else ("me", "trivial")):  # ABBA
-                per_request[name].append(measure(name))
-    trivial, me = per_request["trivial"], per_request["me"]
-    ratios = [t / m for t, m in zip(trivial, me)]
-    print(f"storage: {storage}; server under callgrind; {args.rounds} rounds x {args.seconds}s x "
-          f"{args.connections} connections, ABBA order")
-    print(f"unauthenticated /healthz  instructions/request median {statistics.median(trivial) / 1e3:8.0f}k  "
-          f"rounds {[round(x / 1e3) for x in trivial]}")
-    print(f"authenticated   /api/me   instructions/request median {statistics.median(me) / 1e3:8.0f}k  "
-          f"rounds {[round(x / 1e3) for x in me]}")
-    print(f"ratio /api/me : /healthz (capacity, by instructions) = {statistics.median(ratios):.3f}x median, "
-          f"rounds {[round(r, 3) for r in ratios]}")
+def _median_ratio(label: str, ratios: list[float], digits: int) -> str:
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
+    return (f"{label} = {statistics.median(ratios):.{digits}f}x median "
+            f"(quartiles {quartiles[0]:.{digits}f}-{quartiles[2]:.{digits}f}; target >= 0.80x), "
+            f"per round {[round(r, digits) for r in ratios]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=24)
-    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, help="default 24; 4 with --instructions")
+    parser.add_argument("--seconds", type=int, help="default 2; 8 with --instructions")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-pin", action="store_true")
-    parser.add_argument("--instructions", action="store_true",
-                        help="count instructions per request under callgrind (defaults: 4 rounds x 8s)")
+    parser.add_argument("--instructions", action="store_true", help="count instructions per request under callgrind")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk not found: apt-get install wrk")
+    tools = ["wrk"] + (["valgrind", "callgrind_control"] if args.instructions else [])
+    for tool in tools:
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found: apt-get install {'wrk' if tool == 'wrk' else 'valgrind'}")
+    rounds = args.rounds or (4 if args.instructions else 24)
+    seconds = args.seconds or (8 if args.instructions else 2)
     storage = "PostgreSQL + Redis" if os.environ.get("REDIS_URL") else "embedded (SQLite + local memory)"
     if args.instructions:
-        if "--rounds" not in sys.argv:
-            args.rounds = 4
-        if "--seconds" not in sys.argv:
-            args.seconds = 8
-        instructions(args, storage)
-        return
-    pin = not args.no_pin and shutil.which("taskset") and (os.cpu_count() or 1) >= 2
-    server_cpu, load_cpu = (0, 1) if pin else (None, None)
-    with BenchServer(cpu=server_cpu) as server:
+        meter = Callgrind()
+        server = BenchServer(env={"SWEEPER_INTERVAL_SECONDS": "3600", "IP_BAN_RECHECK_SECONDS": "3600"},
+                             wrapper=meter.wrapper)
+        server_cpu = load_cpu = None
+        where, timeout = "server under callgrind", "60s"
+    else:
+        pin = not args.no_pin and shutil.which("taskset") and (os.cpu_count() or 1) >= 2
+        server_cpu, load_cpu = (0, 1) if pin else (None, None)
+        meter = CpuMeter()
+        server = BenchServer(cpu=server_cpu)
+        where, timeout = ("server pinned to CPU 0, wrk to CPU 1" if pin else "not pinned"), None
+    with server:
         token = server.post("/api/auth/guest", {"name": "Bench", "gender": "unspecified"})["token"]
-        pid = server.proc.pid
-        wrk(server.url("/api/me"), 1, 4, token, load_cpu)  # warm-up
-        wrk(server.url("/healthz"), 1, 4, None, load_cpu)
-        trivial, me = [], []
-        for i in range(args.rounds):
-            runs = {
-                "trivial": lambda: trivial.append(
-                    wrk(server.url("/healthz"), args.seconds, args.connections, None, load_cpu, pid)),
-                "me": lambda: me.append(
-                    wrk(server.url("/api/me"), args.seconds, args.connections, token, load_cpu, pid)),
-            }
-            for name in (("trivial", "me") if i % 2 == 0 else ("me", "trivial")):  # ABBA
-                runs[name]()
-        ratios = [m[0] / t[0] for m, t in zip(me, trivial)]
-        print(f"storage: {storage}; server {'pinned to CPU 0, wrk to CPU 1' if pin else 'not pinned'}; "
-              f"{args.rounds} rounds x {args.seconds}s x {args.connections} connections, ABBA order")
-        for label, runs in (("unauthenticated /healthz", trivial), ("authenticated   /api/me ", me)):
+        meter.pid = server.proc.pid
+
+        def measure(name: str) -> tuple[float, float | None]:
+            url = server.url(ENDPOINTS[name])
+            cmd = wrk_command(url, seconds, args.connections, token if name == "me" else None, load_cpu, timeout)
+            meter.start()
+            count, rps = run_wrk(cmd, url)
+            return rps, meter.per_request(count)
+
+        results = abba(rounds, measure)
+    print(f"storage: {storage}; {where}; {rounds} rounds x {seconds}s x {args.connections} connections, ABBA order")
+    trivial, me = results["trivial"], results["me"]
+    if not args.instructions:  # under valgrind requests/s say nothing about the server
+        for name, runs in results.items():
             rps = [r[0] for r in runs]
-            print(f"{label}  req/s median {statistics.median(rps):8.1f}  rounds {[round(x) for x in rps]}")
-        print(f"ratio /api/me : /healthz per round {[round(r, 2) for r in ratios]}")
-        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
-        print(f"ratio /api/me : /healthz = {statistics.median(ratios):.2f}x median "
-              f"(quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; target >= 0.80x)")
-        cpu_pairs = [(t[1], m[1]) for t, m in zip(trivial, me) if t[1] and m[1]]
-        if cpu_pairs:
-            cpu_ratios = [t / m for t, m in cpu_pairs]
-            print(f"server CPU per request: /healthz {statistics.median(t for t, _ in cpu_pairs):.0f} us, "
-                  f"/api/me {statistics.median(m for _, m in cpu_pairs):.0f} us; "
-                  f"capacity ratio {statistics.median(cpu_ratios):.2f}x median")
+            print(f"{LABELS[name]}  req/s median {statistics.median(rps):8.1f}  rounds {[round(x) for x in rps]}")
+        print(_median_ratio("ratio /api/me : /healthz", [m[0] / t[0] for m, t in zip(me, trivial)], 2))
+    costs = [(t[1], m[1]) for t, m in zip(trivial, me) if t[1] and m[1]]
+    if costs:
+        for name, index in (("trivial", 0), ("me", 1)):
+            values = [c[index] * meter.scale for c in costs]
+            print(f"{LABELS[name]}  {meter.unit} per request median {statistics.median(values):8.0f}  "
+                  f"rounds {[round(v) for v in values]}")
+        label = "capacity ratio by " + ("instructions" if args.instructions else "server CPU")
+        print(_median_ratio(label, [t / m for t, m in costs], 3 if args.instructions else 2))
 
 
 if __name__ == "__main__":
