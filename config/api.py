@@ -165,4 +165,3 @@ class JSONRenderer(DRFJSONRenderer):
         if accepted_media_type and ";" not in accepted_media_type:
             return renderer_context.get("indent", None)
         return super().get_indent(accepted_media_type, renderer_context)
-
