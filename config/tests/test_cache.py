@@ -95,3 +95,17 @@ def test_the_memo_is_bounded(local, monkeypatch):
         assert local.get_read_only(f"k{i}") == (i,)
     assert len(local._memo) <= 3
     assert local.make_key("k9") in local._memo  # the newest are the ones kept
+
+
+def test_the_embedded_configuration_reads_hot_entries_without_unpickling(settings):
+    """The configured backend is this one, and the near cache's hot reads (sessions, ban checks)
+    go through ``get_read_only``: two reads of an unchanged entry are the same object."""
+    if settings.REDIS_URL:
+        pytest.skip("the embedded configuration only")
+    from django.core.cache import cache, caches
+
+    from accounts.services import _session_cache
+
+    assert isinstance(caches["default"], LocalMemoryCache)
+    cache.set("auth:s:read-only-test", ("row",), timeout=60)
+    assert _session_cache.get("auth:s:read-only-test") is _session_cache.get("auth:s:read-only-test")
