@@ -19,6 +19,17 @@ class GuestSignupInputSerializer(serializers.Serializer):
     )
 
 
+def _file_url(user: User, field: str) -> str | None:
+    """``user.<field>.url if user.<field> else None``, without building the ``FieldFile`` (its
+    descriptor wraps the stored name in one on every read of a fresh instance) when the stored name
+    is empty, the usual case: an unset file is ``None`` or ``""`` in the instance's ``__dict__``
+    (a deferred field is absent from it: the descriptor loads it)."""
+    if not user.__dict__.get(field, True):
+        return None
+    file = getattr(user, field)
+    return file.url if file else None
+
+
 def user_card(user: User) -> dict:
     """The public card of a user: what other users may see (queue entries, invites, rooms, history)."""
     return {
@@ -27,8 +38,8 @@ def user_card(user: User) -> dict:
         "gender": user.gender,
         "bio": user.bio,
         "instagram_handle": user.instagram_handle,
-        "photo_url": user.photo.url if user.photo else None,
-        "intro_video_url": user.intro_video.url if user.intro_video else None,
+        "photo_url": _file_url(user, "photo"),
+        "intro_video_url": _file_url(user, "intro_video"),
     }
 
 
