@@ -12,6 +12,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 from rest_framework.response import Response
 
@@ -165,3 +166,25 @@ class JSONRenderer(DRFJSONRenderer):
         if accepted_media_type and ";" not in accepted_media_type:
             return renderer_context.get("indent", None)
         return super().get_indent(accepted_media_type, renderer_context)
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        """DRF's ``render``; without an indent, through one encoder built once per configuration
+        instead of ``json.dumps`` building one per call (an encoder keeps only its options)."""
+        if data is None:
+            return b""
+        if self.get_indent(accepted_media_type, renderer_context or {}) is not None:
+            return super().render(data, accepted_media_type, renderer_context)
+        ret = self._encoder().encode(data)
+        return ret.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+    _encoders: dict[tuple, Any] = {}
+
+    def _encoder(self):
+        key = (self.encoder_class, self.ensure_ascii, self.strict, self.compact)
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            encoder = self._encoders[key] = self.encoder_class(
+                ensure_ascii=self.ensure_ascii, allow_nan=not self.strict,
+                separators=SHORT_SEPARATORS if self.compact else LONG_SEPARATORS,
+            )
+        return encoder

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import UUID
+
 import pytest
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from django.http import Http404
@@ -54,5 +58,14 @@ def test_json_renderer_indents_exactly_as_drf(accepted, context):
     from config.api import JSONRenderer as OurJSONRenderer
 
     assert OurJSONRenderer().get_indent(accepted, context) == JSONRenderer().get_indent(accepted, context)
-    data = {"a": [1, "é"], "b": None}
-    assert OurJSONRenderer().render(data, accepted, context) == JSONRenderer().render(data, accepted, context)
+    for data in ({"a": [1, "é"], "b": None}, None, "plain", [{"when": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                 "id": UUID(int=7), "price": Decimal("1.50"), "text": "line\u2028break\u2029end"}]):
+        assert OurJSONRenderer().render(data, accepted, context) == JSONRenderer().render(data, accepted, context)
+
+
+def test_json_renderer_refuses_nan_as_drf_does():
+    from config.api import JSONRenderer as OurJSONRenderer
+
+    for renderer in (OurJSONRenderer(), JSONRenderer()):
+        with pytest.raises(ValueError):
+            renderer.render({"x": float("nan")}, "application/json", {})
