@@ -3,6 +3,7 @@ closing the user's sockets on two processes (runs once the realtime consumer exi
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import time
@@ -100,29 +101,32 @@ def test_ban_closes_the_users_sockets_on_every_process_with_4403(daphne_factory,
     user = make_user()
     _, token = make_session(user)
     servers = [daphne_factory(), daphne_factory()]
-    sockets = []
-    for server in servers:
-        ws = connect(server.ws_url, origin=server.base_url, open_timeout=5, proxy=None)
+    with contextlib.ExitStack() as sockets_open:  # the client closes each socket on the way out
+        sockets = []
+        for server in servers:
+            ws = sockets_open.enter_context(connect(server.ws_url, origin=server.base_url, open_timeout=5, proxy=None))
+            ws.send(json.dumps({"type": "auth", "token": token}))
+            first = json.loads(ws.recv(timeout=5))
+            assert first.get("type") != "error", first
+            sockets.append(ws)
+        services.ban_create(user=user, actor=moderator, reason="harassment", duration=timedelta(hours=24))
+        started = time.monotonic()
+        for ws in sockets:
+            banned_message = None
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    msg = json.loads(ws.recv(timeout=1.0))
+                    if msg.get("type") == "banned":
+                        banned_message = msg
+            assert ws.close_code == 4403
+            assert banned_message is None or banned_message["reason"] == "harassment"
+        assert time.monotonic() - started < 2.0  # "within a second" per socket, both sockets in parallel
+        # and a banned user cannot authenticate a new socket
+        ws = sockets_open.enter_context(
+            connect(servers[1].ws_url, origin=servers[1].base_url, open_timeout=5, proxy=None)
+        )
         ws.send(json.dumps({"type": "auth", "token": token}))
-        first = json.loads(ws.recv(timeout=5))
-        assert first.get("type") != "error", first
-        sockets.append(ws)
-    services.ban_create(user=user, actor=moderator, reason="harassment", duration=timedelta(hours=24))
-    started = time.monotonic()
-    for ws in sockets:
-        banned_message = None
         with pytest.raises(ConnectionClosed):
             while True:
-                msg = json.loads(ws.recv(timeout=1.0))
-                if msg.get("type") == "banned":
-                    banned_message = msg
+                ws.recv(timeout=5)
         assert ws.close_code == 4403
-        assert banned_message is None or banned_message["reason"] == "harassment"
-    assert time.monotonic() - started < 2.0  # "within a second" per socket, both sockets in parallel
-    # and a banned user cannot authenticate a new socket
-    ws = connect(servers[1].ws_url, origin=servers[1].base_url, open_timeout=5, proxy=None)
-    ws.send(json.dumps({"type": "auth", "token": token}))
-    with pytest.raises(ConnectionClosed):
-        while True:
-            ws.recv(timeout=5)
-    assert ws.close_code == 4403
