@@ -11,8 +11,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 from rest_framework.response import Response
 
@@ -159,13 +159,17 @@ class JSONRenderer(DRFJSONRenderer):
 
     DRF looks for ``; indent=N`` in the accepted media type on every response; almost every one is
     plain ``application/json``, which carries none, so the answer is the context's indent (what DRF
-    arrives at after parsing).  Anything with parameters goes through DRF unchanged.
+    arrives at after parsing).  Anything with parameters goes through DRF unchanged.  Without an
+    indent it encodes through one encoder per configuration (``render``).  Tests compare the bytes
+    with DRF's.
     """
 
     def get_indent(self, accepted_media_type, renderer_context):
         if accepted_media_type and ";" not in accepted_media_type:
             return renderer_context.get("indent", None)
         return super().get_indent(accepted_media_type, renderer_context)
+
+    _encoders: dict[tuple, Any] = {}  # one per (encoder class, options): an encoder keeps only those
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         """DRF's ``render``; without an indent, through one encoder built once per configuration
@@ -176,8 +180,6 @@ class JSONRenderer(DRFJSONRenderer):
             return super().render(data, accepted_media_type, renderer_context)
         ret = self._encoder().encode(data)
         return ret.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
-
-    _encoders: dict[tuple, Any] = {}
 
     def _encoder(self):
         key = (self.encoder_class, self.ensure_ascii, self.strict, self.compact)

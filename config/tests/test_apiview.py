@@ -139,28 +139,15 @@ def _cases(auth_api, make_user):
     ]
 
 
-@pytest.fixture
-def stock_drf(monkeypatch):
-    """Every view dispatched by DRF itself, with DRF's own ``Request``."""
-
-    def use(stock: bool):
-        monkeypatch.setattr(APIView, "_plans", {})
-        if stock:
-            monkeypatch.setattr(apiview, "_keeps_drf_hooks", lambda view: False)
-            monkeypatch.setattr(APIView, "initialize_request", drf_views.APIView.initialize_request)
-        else:
-            monkeypatch.undo()
-            monkeypatch.setattr(APIView, "_plans", {})
-
-    return use
-
-
-def test_lean_dispatch_answers_as_drf(auth_api, make_user, stock_drf):
+def test_lean_dispatch_answers_as_drf(auth_api, make_user, monkeypatch):
     cases = _cases(auth_api, make_user)
-    stock_drf(True)
-    expected = [(name, _answer(call())) for name, call in cases]
-    assert not any(plan.lean for plan in APIView._plans.values())
-    stock_drf(False)
+    with monkeypatch.context() as stock:  # every view dispatched by DRF itself, with DRF's own Request
+        stock.setattr(APIView, "_plans", {})
+        stock.setattr(apiview, "_keeps_drf_hooks", lambda view: False)
+        stock.setattr(APIView, "initialize_request", drf_views.APIView.initialize_request)
+        expected = [(name, _answer(call())) for name, call in cases]
+        assert APIView._plans and not any(plan.lean for plan in APIView._plans.values())
+    monkeypatch.setattr(APIView, "_plans", {})
     got = [(name, _answer(call())) for name, call in cases]
     assert all(plan.lean for plan in APIView._plans.values())
     assert got == expected
