@@ -26,6 +26,25 @@ from rest_framework.settings import api_settings
 _UNSET = object()
 
 
+def _authenticated(name: str) -> property:
+    """DRF's ``Request.user``/``Request.auth``: the first read authenticates; a write also sets
+    the attribute on the Django request, so middleware sees it."""
+    attr = "_" + name
+
+    def read(self):
+        value = self.__dict__.get(attr, _UNSET)
+        if value is _UNSET:
+            self._authenticate_wrapped()
+            value = self.__dict__[attr]
+        return value
+
+    def write(self, value):
+        self.__dict__[attr] = value
+        setattr(self._request, name, value)
+
+    return property(read, write)
+
+
 class Request(drf_request.Request):
     """DRF's ``Request`` with ``user`` and ``auth`` read straight from the instance.
 
@@ -36,37 +55,14 @@ class Request(drf_request.Request):
     ``WrappedAttributeError`` (so it cannot pass for a missing attribute).
     """
 
+    user = _authenticated("user")
+    auth = _authenticated("auth")
+
     def _authenticate_wrapped(self) -> None:
         try:
             self._authenticate()
         except AttributeError as exc:
             raise drf_request.WrappedAttributeError(str(exc)).with_traceback(exc.__traceback__)
-
-    @property
-    def user(self):
-        user = self.__dict__.get("_user", _UNSET)
-        if user is _UNSET:
-            self._authenticate_wrapped()
-            user = self._user
-        return user
-
-    @user.setter
-    def user(self, value):
-        self._user = value
-        self._request.user = value
-
-    @property
-    def auth(self):
-        auth = self.__dict__.get("_auth", _UNSET)
-        if auth is _UNSET:
-            self._authenticate_wrapped()
-            auth = self._auth
-        return auth
-
-    @auth.setter
-    def auth(self, value):
-        self._auth = value
-        self._request.auth = value
 
 
 # DRF hooks the one-method dispatch does the work of; a view overriding any of them is dispatched
