@@ -207,3 +207,25 @@ def test_init_signal_receivers_still_run_for_cached_users(make_user, make_sessio
     finally:
         post_init.disconnect(receiver, sender=User)
     assert seen and seen[-1] is built
+
+
+def test_card_file_urls_build_no_file_object_for_an_empty_field(make_user):
+    """``photo_url``/``intro_video_url`` of an empty field come from the stored name alone; a set
+    field gives its storage URL; a deferred field is loaded by the descriptor as before."""
+    from django.core.files.base import ContentFile
+
+    from accounts.models import User
+    from accounts.serializers import user_card
+
+    user = make_user()
+    fresh = User.objects.get(pk=user.pk)
+    card = user_card(fresh)
+    assert card["photo_url"] is None and card["intro_video_url"] is None
+    assert type(fresh.__dict__["photo"]) is str and type(fresh.__dict__["intro_video"]) is str  # no FieldFile built
+    user.photo.save("me.png", ContentFile(b"png"), save=True)
+    with_photo = User.objects.get(pk=user.pk)
+    assert user_card(with_photo)["photo_url"] == with_photo.photo.url
+    deferred = User.objects.only("pk", "name", "gender", "bio", "instagram_handle", "public_id").get(pk=user.pk)
+    assert "photo" not in deferred.__dict__
+    assert user_card(deferred)["photo_url"] == with_photo.photo.url
+    assert user_card(deferred)["intro_video_url"] is None

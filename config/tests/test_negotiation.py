@@ -69,3 +69,24 @@ def test_json_renderer_refuses_nan_as_drf_does():
     for renderer in (OurJSONRenderer(), JSONRenderer()):
         with pytest.raises(ValueError):
             renderer.render({"x": float("nan")}, "application/json", {})
+
+
+def test_json_renderer_builds_one_encoder_per_configuration(monkeypatch):
+    """Without an indent every response is encoded by the same encoder (``json.dumps`` built one per
+    call); with an indent DRF's path runs, so its encoder is not the shared one."""
+    from config.api import JSONRenderer as OurJSONRenderer
+
+    built = []
+
+    class CountingEncoder(OurJSONRenderer.encoder_class):
+        def __init__(self, *args, **kwargs):
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(OurJSONRenderer, "encoder_class", CountingEncoder)
+    monkeypatch.setattr(OurJSONRenderer, "_encoders", {})
+    for n in range(3):
+        assert OurJSONRenderer().render({"n": n}, "application/json", {}) == b'{"n":%d}' % n
+    assert len(built) == 1
+    OurJSONRenderer().render({"n": 0}, "application/json; indent=2", {})
+    assert len(built) == 2
