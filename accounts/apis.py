@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
+from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -26,7 +30,9 @@ from accounts.serializers import (
     VerifyEmailInputSerializer,
     me_payload,
 )
-from config.apiview import APIView
+from rest_framework.views import APIView
+from accounts.authentication import BearerSessionAuthentication
+from config.api import exception_handler
 from config.net import client_ip
 
 
@@ -149,6 +155,50 @@ class MeApi(APIView):
         data.is_valid(raise_exception=True)
         services.account_delete(user=request.user, password=data.validated_data["password"], ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+_me_api = MeApi.as_view()
+_me_auth = BearerSessionAuthentication()
+# DRF's Allow header for MeApi (as_view gives a view with get a head too)
+_ME_ALLOW = ", ".join(m.upper() for m in MeApi.http_method_names if hasattr(MeApi, m) or m == "head")
+
+
+def _me_error(request, exc: drf_exceptions.APIException) -> JsonResponse:
+    # what DRF's APIView.handle_exception + config.api.exception_handler answer
+    exc.auth_header = _me_auth.authenticate_header(request)
+    drf_response = exception_handler(exc, {})
+    response = JsonResponse(drf_response.data, status=drf_response.status_code)
+    for header, value in drf_response.items():
+        if header.lower() != "content-type":  # unset until DRF renders: JsonResponse's stands
+            response[header] = value
+    return response
+
+
+def me_view(request, *args, **kwargs):
+    """``/api/me``: ``GET`` as a plain Django view, every other method through ``MeApi`` (DRF).
+
+    ``GET /api/me`` is the hottest authenticated call (clients poll it); DRF's per-request set-up
+    around it costs more than the work.  It uses the same authentication class, answers in the
+    same error shape and is ban-exempt like the DRF view (``MODERATION_BAN_EXEMPT_URL_NAMES``), so
+    there is no permission left to check but "authenticated".  ``MeApi.get`` stays the documented
+    schema and a test compares both answers.  ``functools.update_wrapper`` carries ``as_view``'s
+    attributes (``cls``, ``csrf_exempt``), so the schema generator still sees ``MeApi``.
+    """
+    if request.method != "GET":
+        return _me_api(request, *args, **kwargs)
+    try:
+        result = _me_auth.authenticate(request)
+    except drf_exceptions.AuthenticationFailed as exc:
+        return _me_error(request, exc)
+    if result is None:
+        return _me_error(request, drf_exceptions.NotAuthenticated())
+    request.user, request.auth = result
+    response = JsonResponse(me_payload(request.user), json_dumps_params={"separators": (",", ":")})
+    response["Allow"] = _ME_ALLOW
+    return response
+
+
+functools.update_wrapper(me_view, _me_api)
 
 
 class MeExportApi(APIView):

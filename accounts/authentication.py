@@ -2,7 +2,6 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts.services import session_authenticate
-from config.api import http_request
 
 
 class BearerSessionAuthentication(authentication.BaseAuthentication):
@@ -13,7 +12,7 @@ class BearerSessionAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         # META, not DRF's get_authorization_header(): that builds request.headers (a copy of every
         # header) on each call, a measurable share of the hottest path.
-        header = http_request(request).META.get("HTTP_AUTHORIZATION", "")
+        header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
         parts = header.encode("latin-1").split()

@@ -3,7 +3,7 @@ from django.urls import path
 from accounts import apis
 
 urlpatterns = [
-    path("me", apis.MeApi.as_view(), name="me"),
+    path("me", apis.me_view, name="me"),
     path("auth/guest", apis.GuestSignupApi.as_view(), name="auth-guest"),
     path("auth/login", apis.LoginApi.as_view(), name="auth-login"),
     path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),

@@ -11,9 +11,6 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
-from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
-from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 from rest_framework.response import Response
 
 from config.errors import ApplicationError
@@ -31,16 +28,6 @@ _DRF_CODES = {
     drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
     drf_exceptions.Throttled: "rate_limited",
 }
-
-
-def http_request(request):
-    """The Django ``HttpRequest`` behind a DRF ``Request`` (or the request itself).
-
-    DRF's ``Request`` hands unknown attributes (``META``, ``method``, ``resolver_match``) to the
-    Django request through ``__getattr__``, i.e. after a failed lookup: ≈ 0.6 µs per read here, ten
-    times a direct one.  Code on the per-request path reads them from the Django request instead.
-    """
-    return getattr(request, "_request", request)
 
 
 def error_body(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:
@@ -133,60 +120,3 @@ def json_500(request):
     if is_database_unavailable(current):
         return unavailable_response(current)
     return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
-
-
-class FastContentNegotiation(DefaultContentNegotiation):
-    """DRF's content negotiation with its common case answered without parsing.
-
-    Almost every request carries no ``?format=`` and an ``Accept`` that is absent, ``*/*`` or
-    ``application/json``; DRF would parse the query string and the header and arrive at the first
-    renderer (for ``*/*``) or the JSON one.  Everything else goes through DRF unchanged, so 406 and
-    the rest behave as before (a test compares both on a table of headers).
-    """
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        meta = http_request(request).META
-        if format_suffix is None and not meta.get("QUERY_STRING"):
-            accept = meta.get("HTTP_ACCEPT", "*/*")
-            first = renderers[0]
-            if accept == "*/*" or accept == first.media_type == "application/json":
-                return first, first.media_type
-        return super().select_renderer(request, renderers, format_suffix)
-
-
-class JSONRenderer(DRFJSONRenderer):
-    """DRF's JSON renderer without parsing the accepted media type when it has no parameters.
-
-    DRF looks for ``; indent=N`` in the accepted media type on every response; almost every one is
-    plain ``application/json``, which carries none, so the answer is the context's indent (what DRF
-    arrives at after parsing).  Anything with parameters goes through DRF unchanged.  Without an
-    indent it encodes through one encoder per configuration (``render``).  Tests compare the bytes
-    with DRF's.
-    """
-
-    def get_indent(self, accepted_media_type, renderer_context):
-        if accepted_media_type and ";" not in accepted_media_type:
-            return renderer_context.get("indent", None)
-        return super().get_indent(accepted_media_type, renderer_context)
-
-    _encoders: dict[tuple, Any] = {}  # one per (encoder class, options): an encoder keeps only those
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        """DRF's ``render``; without an indent, through one encoder built once per configuration
-        instead of ``json.dumps`` building one per call (an encoder keeps only its options)."""
-        if data is None:
-            return b""
-        if self.get_indent(accepted_media_type, renderer_context or {}) is not None:
-            return super().render(data, accepted_media_type, renderer_context)
-        ret = self._encoder().encode(data)
-        return ret.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
-
-    def _encoder(self):
-        key = (self.encoder_class, self.ensure_ascii, self.strict, self.compact)
-        encoder = self._encoders.get(key)
-        if encoder is None:
-            encoder = self._encoders[key] = self.encoder_class(
-                ensure_ascii=self.ensure_ascii, allow_nan=not self.strict,
-                separators=SHORT_SEPARATORS if self.compact else LONG_SEPARATORS,
-            )
-        return encoder

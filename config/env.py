@@ -176,6 +176,9 @@ def load() -> Env:
             "CACHE_KEY_PREFIX": _str("CACHE_KEY_PREFIX", "cc"),
             "NEAR_CACHE_ENABLED": _bool("NEAR_CACHE_ENABLED", True),
             "NEAR_CACHE_TTL_SECONDS": _float("NEAR_CACHE_TTL_SECONDS", 60.0),
+            # switches for the three places that lean on framework internals (docs/ARCHITECTURE.md)
+            "ASGI_ONE_HOP_HANDLER": _bool("ASGI_ONE_HOP_HANDLER", True),
+            "WS_LEAN_DISPATCH": _bool("WS_LEAN_DISPATCH", True),
             # realtime core (issue 3)
             "WS_AUTH_TIMEOUT_SECONDS": _float("WS_AUTH_TIMEOUT_SECONDS", 5.0),
             "WS_MAX_FRAME_BYTES": _int("WS_MAX_FRAME_BYTES", 64 * 1024),

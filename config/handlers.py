@@ -11,6 +11,15 @@ Here the chain is built in sync mode — exactly as under WSGI — and the whole
 view, deferred rendering) runs in a single ``sync_to_async`` call on the request's thread-sensitive
 executor, a warm thread lent for the request (``_RequestThreads``).  Async views still work: the
 sync chain runs them with ``async_to_sync``, as WSGI does.
+
+Framework internals this relies on (``RELIES_ON``; ``config/tests/test_framework_internals.py``
+pins their source, so a Django or asgiref upgrade that changes them fails that test until they are
+re-read): ``ASGIHandler.__call__`` (replaced here, minus its ``ThreadSensitiveContext()`` per
+request), ``ASGIHandler.handle`` (calls ``get_response_async``), ``BaseHandler.get_response_async``
+(replaced here by one ``sync_to_async(get_response)``), ``BaseHandler.load_middleware`` (built with
+``is_async=False``) and ``asgiref.sync.ThreadSensitiveContext`` (accepts an ``executor``).
+
+Switch: ``ASGI_ONE_HOP_HANDLER=false`` serves HTTP through Django's stock ``ASGIHandler``.
 """
 
 from __future__ import annotations
@@ -21,6 +30,15 @@ from concurrent.futures import ThreadPoolExecutor
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
+
+
+RELIES_ON = (
+    "django.core.handlers.asgi.ASGIHandler.__call__",
+    "django.core.handlers.asgi.ASGIHandler.handle",
+    "django.core.handlers.base.BaseHandler.get_response_async",
+    "django.core.handlers.base.BaseHandler.load_middleware",
+    "asgiref.sync.ThreadSensitiveContext",
+)
 
 
 class _RequestThreads:
@@ -69,8 +87,13 @@ class SyncChainASGIHandler(ASGIHandler):
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
 
-def get_asgi_application() -> SyncChainASGIHandler:
-    """``django.core.asgi.get_asgi_application`` with the one-hop handler."""
+def get_asgi_application() -> ASGIHandler:
+    """``django.core.asgi.get_asgi_application`` with the one-hop handler (or Django's own when
+    ``ASGI_ONE_HOP_HANDLER`` is off)."""
     django.setup(set_prefix=False)
+    from django.conf import settings
+
+    if not settings.ASGI_ONE_HOP_HANDLER:
+        return ASGIHandler()
     return SyncChainASGIHandler()
 

@@ -22,8 +22,7 @@ How it stays correct — Redis client-side caching in broadcast mode:
   re-established (then reads go to Redis as before).
 * Every copy also has a TTL and the map is bounded.
 
-Without ``REDIS_URL`` the cache is local memory already and this class just delegates to it
-(through ``config.cache.LocalMemoryCache.get_read_only``, which skips unpickling an unchanged entry).
+Without ``REDIS_URL`` the cache is local memory already and this class just delegates to it.
 A kept value is handed to every reader in this process, so callers must treat it as read-only
 (the session entries are tuples of plain values; each request builds its own ``User`` from them).
 """
@@ -45,6 +44,17 @@ from config import clock
 logger = logging.getLogger(__name__)
 
 _MISSING = object()
+
+# redis-py internals the tracking link uses (pinned by config/tests/test_framework_internals.py):
+# the RESP3 parser's push handler and buffer, the connection's socket, and a non-blocking
+# ``read_response(push_request=True, timeout=0)``.  Switch: ``NEAR_CACHE_ENABLED=false``.
+RELIES_ON = (
+    "redis._parsers.resp3._RESP3Parser",
+    "redis._parsers.socket.SocketBuffer.unread_bytes",
+    "redis.connection.AbstractConnection.read_response",
+    "redis.connection.AbstractConnection.can_read",
+    "redis.connection.AbstractConnection.connect",
+)
 
 
 class _Tracker:
@@ -274,11 +284,9 @@ class NearCache:
 
     def get(self, key: str) -> Any:
         if not self.active():
-            backend = _shared()
             # The embedded configuration's local-memory cache is this process's own: nothing to
-            # keep coherent, only the unpickling to skip (config/cache.py).
-            read = getattr(backend, "get_read_only", None) or backend.get
-            return read(key)
+            # keep coherent.
+            return _shared().get(key)
         if not _tracker.launched:
             _tracker.ensure_started()
         rkey = redis_key(key)

@@ -138,7 +138,7 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "config.cache.LocalMemoryCache",  # LocMemCache + read-only reads (config/cache.py)
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "campuschat",
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
@@ -172,6 +172,10 @@ NEAR_CACHE = {
     "ping_seconds": 1.0,
     "stale_after_seconds": 3.0,
 }
+# Framework-internals switches: the one-hop ASGI handler (config/handlers.py) and the consumer's
+# dispatch without a per-event thread hop (realtime/consumers.py).  Off = the framework's own path.
+ASGI_ONE_HOP_HANDLER = X["ASGI_ONE_HOP_HANDLER"]
+WS_LEAN_DISPATCH = X["WS_LEAN_DISPATCH"]
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 EMAIL_CODE_TTL = timedelta(minutes=15)
 EMAIL_CODE_MAX_ATTEMPTS = 5
@@ -225,9 +229,8 @@ REST_FRAMEWORK = {
         "moderation.permissions.NotBanned",  # 403 "banned" except GET /api/me and /api/me/ban
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["config.api.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.api.FastContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }

@@ -13,8 +13,8 @@ from rest_framework.response import Response
 
 from accounts.selectors import user_get_by_public_id
 from config import ratelimit
-from config.api import JSONRenderer
-from config.apiview import APIView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
 from config.net import client_ip
 from invites import errors, selectors, services
 from invites.qr import qr_svg

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from config.apiview import APIView
+from rest_framework.views import APIView
 from config.net import client_ip
 from moderation import selectors, services
 from moderation.serializers import MyBanOutputSerializer, ReportCreateInputSerializer, ReportMineOutputSerializer

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.permissions import BasePermission
 
-from config.api import http_request
 from moderation.errors import Banned
 from moderation.selectors import user_ban_active
 
@@ -21,9 +20,8 @@ class NotBanned(BasePermission):
         user = request.user
         if user is None or not getattr(user, "is_authenticated", False):
             return True  # IsAuthenticated (or the view's own classes) decides
-        django_request = http_request(request)
-        if django_request.method == "GET":
-            match = getattr(django_request, "resolver_match", None)
+        if request.method == "GET":
+            match = getattr(request, "resolver_match", None)
             if match is not None and match.url_name in settings.MODERATION_BAN_EXEMPT_URL_NAMES:
                 return True
         ban = user_ban_active(user_id=user.pk)

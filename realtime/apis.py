@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from config.apiview import APIView
+from rest_framework.views import APIView
 from realtime.rtc import rtc_config_for_user
 from realtime.serializers import RtcConfigOutputSerializer
 

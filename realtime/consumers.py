@@ -30,6 +30,14 @@ def _dumps(message: dict) -> str:
     return json.dumps(message, separators=(",", ":"), default=str)
 
 
+# Channels internals the lean ``dispatch`` stands in for (what it skips and what it must still do).
+DISPATCH_RELIES_ON = (
+    "channels.consumer.AsyncConsumer.dispatch",
+    "channels.consumer.get_handler_name",
+    "channels.db.aclose_old_connections",
+)
+
+
 class ClientConsumer(AsyncWebsocketConsumer):
     user = None
     user_id: int | None = None
@@ -45,6 +53,10 @@ class ClientConsumer(AsyncWebsocketConsumer):
         # chat message on the event loop).  This consumer never uses the database on that thread:
         # every call runs on a pool thread that hands its connection back when it returns
         # (``realtime.asyncdb``, ``realtime.signaling``), so there is nothing to clean up here.
+        # Relies on ``DISPATCH_RELIES_ON`` (pinned by config/tests/test_framework_internals.py);
+        # ``WS_LEAN_DISPATCH=false`` goes through Channels' own dispatch.
+        if not settings.WS_LEAN_DISPATCH:
+            return await super().dispatch(message)
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError("No handler for message type %s" % message["type"])

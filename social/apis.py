@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts.selectors import user_get_by_public_id
 from config import clock
-from config.apiview import APIView
+from rest_framework.views import APIView
 from realtime import services as rt
 from social import selectors, services
 from accounts.serializers import user_card
