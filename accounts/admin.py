@@ -119,10 +119,11 @@ class UserAdmin(BaseUserAdmin):
     list_filter = [BannedFilter, "account_type", "paid_status", "is_staff", "is_active"]
     search_fields = ["name", "email", "=public_id"]
     readonly_fields = ["public_id", "created_at", "last_login", "timer_total_seconds", "email_verified_at",
-                       "ban_state", "history"]
+                       "ban_state", "history", "instagram_posts_list", "location_state"]
     fieldsets = (
         (None, {"fields": ("public_id", "email", "password")}),
-        ("Profile", {"fields": ("name", "gender", "bio", "instagram_handle", "photo", "intro_video")}),
+        ("Profile", {"fields": ("name", "gender", "bio", "instagram_handle", "instagram_posts_list", "photo",
+                                "intro_video", "location_state")}),
         ("Status", {"fields": ("account_type", "paid_status", "email_verified_at", "timer_total_seconds", "ban_state")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "created_at")}),
@@ -183,10 +184,113 @@ class UserAdmin(BaseUserAdmin):
     # The same actions as buttons on the user page (object tools).
     USER_PAGE_ACTIONS = {"ban": "ban_users", "lift": "lift_bans", "ban-ips": "ban_ips", "revoke": "revoke_sessions"}
 
+    # --- profile extras: Instagram posts (moderators may remove one) and the opt-in location -----
+    @admin.display(description="Instagram posts")
+    def instagram_posts_list(self, obj):
+        posts = list(getattr(obj, "instagram_posts", None) or ()) if obj is not None and obj.pk else []
+        if not posts:
+            return "—"
+        action = reverse("admin:accounts_user_instagram_post_remove", args=[obj.pk])
+        # Buttons submit the surrounding change form to the removal view (no nested forms).
+        return format_html(
+            "<ol class=\"instagram-posts\">{}</ol>",
+            format_html_join(
+                "",
+                '<li><a href="{0}" rel="noopener noreferrer" target="_blank">{0}</a> '
+                '<button type="submit" class="button" formaction="{1}" formmethod="post" formnovalidate '
+                'name="post_url" value="{0}">Remove</button></li>',
+                ((url, action) for url in posts),
+            ),
+        )
+
+    @admin.display(description="Location")
+    def location_state(self, obj):
+        return self._location_state(obj, reveal_button=False)
+
+    @admin.display(description="Location")
+    def location_state_superuser(self, obj):
+        return self._location_state(obj, reveal_button=True)
+
+    def _location_state(self, obj, *, reveal_button: bool):
+        from accounts.location import location_live_for_user
+
+        if obj is None or obj.pk is None:
+            return "—"
+        loc = location_live_for_user(user_id=obj.pk)
+        if loc is None:
+            return "No live location."
+        text = format_html(
+            "Live (shared {} UTC, expires {} UTC). Coordinates are not shown.",
+            f"{loc.updated_at:%Y-%m-%d %H:%M}", f"{loc.expires_at:%Y-%m-%d %H:%M}",
+        )
+        if reveal_button:
+            action = reverse("admin:accounts_user_location_reveal", args=[obj.pk])
+            text = format_html(
+                '{} <button type="submit" class="button" formaction="{}" formmethod="post" formnovalidate '
+                'name="reveal" value="1">Show coordinates (audited)</button>', text, action,
+            )
+        return text
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not request.user.is_superuser or obj is None:
+            return fieldsets
+        # Superusers get the field with the (audited) reveal button; nobody else sees it.
+        return tuple(
+            (name, {**opts, "fields": tuple("location_state_superuser" if f == "location_state" else f
+                                            for f in opts.get("fields", ()))})
+            for name, opts in fieldsets
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "location_state_superuser"]
+
+    def instagram_post_remove_view(self, request, object_id):
+        from accounts.location import instagram_post_remove
+
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
+        if not request.user.has_perm("moderation.change_report"):
+            raise PermissionDenied
+        user = User.objects.filter(pk=object_id).first()
+        if user is None:
+            raise Http404
+        url = request.POST.get("post_url", "")
+        if instagram_post_remove(user=user, url=url, actor=request.user, ip=client_ip(request)):
+            messages.success(request, f"Removed {url} from the card (audited).")
+        else:
+            messages.warning(request, "That post is no longer on the card.")
+        return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
+
+    def location_reveal_view(self, request, object_id):
+        from accounts.location import location_reveal_for_admin
+
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
+        user = User.objects.filter(pk=object_id).first()
+        if user is None:
+            raise Http404
+        data = location_reveal_for_admin(user=user, actor=request.user, ip=client_ip(request))
+        if data is None:
+            messages.info(request, "No live location.")
+        else:
+            messages.info(
+                request,
+                f"Stored location (centre of a {data['grid_m']} m cell): {data['lat']:.6f}, {data['lon']:.6f}; "
+                f"updated {data['updated_at']:%Y-%m-%d %H:%M} UTC. This look was written to the audit log.",
+            )
+        return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
+
     def get_urls(self):
         urls = [
             path("<int:object_id>/moderate/<slug:what>/", self.admin_site.admin_view(self.moderate_view),
                  name="accounts_user_moderate"),
+            path("<int:object_id>/instagram-post/remove/", self.admin_site.admin_view(self.instagram_post_remove_view),
+                 name="accounts_user_instagram_post_remove"),
+            path("<int:object_id>/location/reveal/", self.admin_site.admin_view(self.location_reveal_view),
+                 name="accounts_user_location_reveal"),
         ]
         return urls + super().get_urls()
 

@@ -13,13 +13,17 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from accounts import selectors, services
+from accounts import location, selectors, services
 from accounts.serializers import (
     AccountDeleteInputSerializer,
     AuthResultSerializer,
     CountOutputSerializer,
     DetailOutputSerializer,
     GuestSignupInputSerializer,
+    InstagramPostsInputSerializer,
+    InstagramPostsOutputSerializer,
+    LocationInputSerializer,
+    LocationOutputSerializer,
     LoginInputSerializer,
     MakePermanentInputSerializer,
     MeSerializer,
@@ -238,3 +242,59 @@ class MeVideoApi(_MediaApi):
     @extend_schema(request={"multipart/form-data": UploadInputSerializer}, responses={200: MeSerializer}, tags=["me"])
     def put(self, request):
         return super().put(request)
+
+
+class MeInstagramPostsApi(APIView):
+    @extend_schema(
+        request=InstagramPostsInputSerializer,
+        responses={200: InstagramPostsOutputSerializer},
+        tags=["me"],
+        summary="Set the Instagram posts shown on my card",
+        description=(
+            "Replaces the ordered list (at most `INSTAGRAM_POSTS_MAX`, default 6). Only "
+            "`https://www.instagram.com/p/<id>/` and `/reel/<id>/` links are accepted; they are stored "
+            "normalised (https, www host, no query string). Duplicates are refused. An empty list clears them."
+        ),
+    )
+    def put(self, request):
+        data = InstagramPostsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        posts = location.instagram_posts_set(user=request.user, urls=data.validated_data["posts"])
+        return Response({"posts": posts})
+
+
+class MeLocationApi(APIView):
+    @extend_schema(
+        responses={200: LocationOutputSerializer, 204: None},
+        tags=["me"],
+        summary="My stored location (coarsened), if live",
+        description="204 when you have no live location (never set, deleted, or expired).",
+    )
+    def get(self, request):
+        data = location.location_export(user_id=request.user.pk)
+        if data is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(LocationOutputSerializer(data).data)
+
+    @extend_schema(
+        request=LocationInputSerializer,
+        responses={200: LocationOutputSerializer},
+        tags=["me"],
+        summary="Share my location (opt-in, coarsened, expiring)",
+        description=(
+            "Needs `consent: true`. Stored only as the centre of a grid cell of `LOCATION_GRID_METERS` "
+            "(default 500 m) and only for `LOCATION_TTL_HOURS` (default 24 h); send it again to refresh. "
+            "Other users never see coordinates — only a distance bucket on queue cards when both of you "
+            "share a live location."
+        ),
+    )
+    def put(self, request):
+        data = LocationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        location.location_set(user=request.user, **data.validated_data)
+        return Response(LocationOutputSerializer(location.location_export(user_id=request.user.pk)).data)
+
+    @extend_schema(request=None, responses={204: None}, tags=["me"], summary="Stop sharing my location (deleted at once)")
+    def delete(self, request):
+        location.location_clear(user_id=request.user.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

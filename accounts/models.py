@@ -52,6 +52,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     gender = models.CharField(max_length=16, choices=Gender.choices, default=Gender.UNSPECIFIED)
     bio = models.CharField(max_length=500, blank=True, default="")
     instagram_handle = models.CharField(max_length=30, blank=True, default="")
+    # Up to INSTAGRAM_POSTS_MAX normalised public post URLs, in the user's order
+    # (accounts.location.instagram_posts_normalise is the only writer's gate).
+    instagram_posts = models.JSONField(default=list, blank=True)
     # Stored lower-cased by the services; unique so it can be the admin login name.
     email = models.EmailField(max_length=254, unique=True, null=True, blank=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
@@ -126,3 +129,24 @@ class EmailVerification(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "consumed_at"])]
+
+
+class UserLocation(models.Model):
+    """A user's opt-in location, stored only **coarsened** to the centre of a grid cell of
+    ``LOCATION_GRID_METERS`` and only until ``expires_at`` (read as absent afterwards, deleted by
+    the ``locations_expired`` purger).  Never shown to anyone else as coordinates: other users see
+    a distance bucket (``accounts.location``)."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="location")
+    lat = models.FloatField()
+    lon = models.FloatField()
+    accuracy_m = models.PositiveIntegerField()
+    consented_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"location of user #{self.user_id}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from accounts.models import EmailVerification, Session
+from accounts.models import EmailVerification, Session, UserLocation
 from config import purge
 
 
@@ -49,3 +49,13 @@ def admin_sessions(*, now, retention):
     from django.contrib.sessions.models import Session as AdminSession
 
     return AdminSession.objects.filter(expire_date__lt=now - retention)
+
+
+@purge.register(
+    "locations_expired",
+    retention_setting="PURGE_LOCATIONS_EXPIRED_DAYS",
+    default_days=0,
+    description="opt-in locations past their expiry (LOCATION_TTL_HOURS); already read as absent",
+)
+def locations_expired(*, now, retention):
+    return UserLocation.objects.filter(expires_at__lt=now - retention)

@@ -46,6 +46,7 @@ def user_export(*, user: User) -> dict:
             "gender": user.gender,
             "bio": user.bio,
             "instagram_handle": user.instagram_handle,
+            "instagram_posts": list(user.instagram_posts or ()),
             "email": user.email,
             "email_verified_at": user.email_verified_at,
             "account_type": user.account_type,
@@ -66,6 +67,9 @@ def user_export(*, user: User) -> dict:
             .values("email", "purpose", "created_at", "expires_at", "consumed_at")
         ),
     }
+    from accounts.location import location_export
+
+    doc["location"] = location_export(user_id=user.pk)
     for app in EXPORT_APPS:
         try:
             module = importlib.import_module(f"{app}.selectors")

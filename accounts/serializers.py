@@ -40,6 +40,7 @@ def user_card(user: User) -> dict:
         "instagram_handle": user.instagram_handle,
         "photo_url": _file_url(user, "photo"),
         "intro_video_url": _file_url(user, "intro_video"),
+        "instagram_posts": list(user.instagram_posts or ()),
     }
 
 
@@ -63,6 +64,7 @@ class MeSerializer(serializers.ModelSerializer):
     photo_url = serializers.SerializerMethodField()
     intro_video_url = serializers.SerializerMethodField()
     email_verified = serializers.BooleanField(read_only=True)
+    instagram_posts = serializers.ListField(child=serializers.URLField(), read_only=True)
 
     class Meta:
         model = User
@@ -79,6 +81,7 @@ class MeSerializer(serializers.ModelSerializer):
             "timer_total_seconds",
             "photo_url",
             "intro_video_url",
+            "instagram_posts",
             "created_at",
         ]
         read_only_fields = fields
@@ -155,3 +158,29 @@ class AccountDeleteInputSerializer(serializers.Serializer):
         max_length=128, trim_whitespace=False, required=False, allow_blank=True, default="",
         help_text="Required for permanent accounts.",
     )
+
+
+class InstagramPostsInputSerializer(serializers.Serializer):
+    # Shapes are checked as a whole by accounts.location (normalisation, duplicates, count).
+    posts = serializers.ListField(child=serializers.CharField(max_length=300, trim_whitespace=True), max_length=100)
+
+
+class InstagramPostsOutputSerializer(serializers.Serializer):
+    posts = serializers.ListField(child=serializers.URLField())
+
+
+class LocationInputSerializer(serializers.Serializer):
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lon = serializers.FloatField(min_value=-180, max_value=180)
+    accuracy_m = serializers.IntegerField(min_value=0, max_value=100_000, required=False, default=0)
+    consent = serializers.BooleanField(help_text="Must be true: sharing a location is opt-in.")
+
+
+class LocationOutputSerializer(serializers.Serializer):
+    lat = serializers.FloatField(help_text="The centre of your grid cell, not your precise position.")
+    lon = serializers.FloatField()
+    accuracy_m = serializers.IntegerField()
+    grid_m = serializers.IntegerField()
+    consented_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()

@@ -30,7 +30,7 @@ from django.db.models.base import ModelState
 from django.db.models.fields.files import FieldFile
 
 from accounts import errors
-from accounts.models import EmailVerification, Session, User
+from accounts.models import EmailVerification, Session, User, UserLocation
 from config import clock, ratelimit
 from config.errors import ApplicationError
 from config.nearcache import NearCache
@@ -539,6 +539,7 @@ def account_delete(*, user: User, password: str = "", ip: str | None = None) -> 
             gender=User.Gender.UNSPECIFIED,
             bio="",
             instagram_handle="",
+            instagram_posts=[],
             email=user.email if keep_email else None,
             email_verified_at=user.email_verified_at if keep_email else None,
             photo="",
@@ -548,6 +549,7 @@ def account_delete(*, user: User, password: str = "", ip: str | None = None) -> 
             deleted_at=clock.now(),
         )
         EmailVerification.objects.filter(user_id=user_id).delete()
+        UserLocation.objects.filter(user_id=user_id).delete()
         session_revoke_all(user=user, actor=user, ip=ip, action="account.delete_sessions")
         # Keep ip (moderation may need it); drop what only described the person's devices.
         Session.objects.filter(user_id=user_id).update(user_agent="", device_name="")

@@ -16,4 +16,6 @@ urlpatterns = [
     path("me/export", apis.MeExportApi.as_view(), name="me-export"),
     path("me/photo", apis.MePhotoApi.as_view(), name="me-photo"),
     path("me/video", apis.MeVideoApi.as_view(), name="me-video"),
+    path("me/instagram-posts", apis.MeInstagramPostsApi.as_view(), name="me-instagram-posts"),
+    path("me/location", apis.MeLocationApi.as_view(), name="me-location"),
 ]

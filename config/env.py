@@ -188,6 +188,10 @@ def load() -> Env:
             "INVITE_RATE_SENDER_PER_MINUTE": _int("INVITE_RATE_SENDER_PER_MINUTE", 10),
             "INVITE_RATE_RECEIVER_PER_MINUTE": _int("INVITE_RATE_RECEIVER_PER_MINUTE", 20),
             "QUEUE_PAGE_SIZE": _int("QUEUE_PAGE_SIZE", 50),
+            # profile extras: Instagram posts on the card, opt-in coarse location
+            "INSTAGRAM_POSTS_MAX": _int("INSTAGRAM_POSTS_MAX", 6),
+            "LOCATION_GRID_METERS": _int("LOCATION_GRID_METERS", 500),
+            "LOCATION_TTL_HOURS": _float("LOCATION_TTL_HOURS", 24.0),
             # invites (growth and verification)
             "INVITE_CODE_LENGTH": _int("INVITE_CODE_LENGTH", 12),
             "INVITE_UNLOCK_CALLS": _int("INVITE_UNLOCK_CALLS", 4),
@@ -200,6 +204,7 @@ def load() -> Env:
             "USC_EMAIL_DOMAIN": _str("USC_EMAIL_DOMAIN", "usc.edu").strip().lower().lstrip("@"),
             # ops: retention (days) and purge batch size
             "PURGE_BATCH_SIZE": _int("PURGE_BATCH_SIZE", 1000),
+            "PURGE_LOCATIONS_EXPIRED_DAYS": _float("PURGE_LOCATIONS_EXPIRED_DAYS", 0.0),
             "PURGE_SESSIONS_EXPIRED_DAYS": _float("PURGE_SESSIONS_EXPIRED_DAYS", 7.0),
             "PURGE_SESSIONS_REVOKED_DAYS": _float("PURGE_SESSIONS_REVOKED_DAYS", 30.0),
             "PURGE_EMAIL_VERIFICATIONS_DAYS": _float("PURGE_EMAIL_VERIFICATIONS_DAYS", 7.0),

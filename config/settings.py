@@ -275,6 +275,11 @@ INVITE_RATE_SENDER_PER_MINUTE = X["INVITE_RATE_SENDER_PER_MINUTE"]
 INVITE_RATE_RECEIVER_PER_MINUTE = X["INVITE_RATE_RECEIVER_PER_MINUTE"]
 QUEUE_PAGE_SIZE = X["QUEUE_PAGE_SIZE"]
 
+# --- profile extras: Instagram posts, opt-in location (accounts.location) ----------------------
+INSTAGRAM_POSTS_MAX = X["INSTAGRAM_POSTS_MAX"]
+LOCATION_GRID_METERS = X["LOCATION_GRID_METERS"]  # stored coordinates are this grid's cell centres
+LOCATION_TTL_HOURS = X["LOCATION_TTL_HOURS"]  # a location not refreshed for this long is gone
+
 # --- in the room (issue 4): chat, torch rule, signaling; see docs/REALTIME.md ------------------
 TORCH_IDLE_SECONDS = X["TORCH_IDLE_SECONDS"]  # text rooms: silence before the inactivity warning
 TORCH_WARNING_SECONDS = X["TORCH_WARNING_SECONDS"]  # warning → room ends (reason "inactivity")
@@ -362,6 +367,7 @@ PURGE_EMAIL_VERIFICATIONS_DAYS = X["PURGE_EMAIL_VERIFICATIONS_DAYS"]
 PURGE_ADMIN_SESSIONS_DAYS = X["PURGE_ADMIN_SESSIONS_DAYS"]
 PURGE_SCAN_ATTEMPTS_DAYS = X["PURGE_SCAN_ATTEMPTS_DAYS"]
 PURGE_READ_NOTIFICATIONS_DAYS = X["PURGE_READ_NOTIFICATIONS_DAYS"]
+PURGE_LOCATIONS_EXPIRED_DAYS = X["PURGE_LOCATIONS_EXPIRED_DAYS"]
 LOGGING["loggers"]["config.slow_query"] = {"level": "WARNING"}
 if PRODUCTION:
     # Prometheus scrapes each process directly over HTTP on the internal network.

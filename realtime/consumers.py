@@ -171,9 +171,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
         state = await database_sync_to_async(rt.presence_state)(user_id=self.user_id)
         return {"type": "presence.state", "state": state, "available": available}
 
-    async def on_queue_get(self, offset: int, limit: int, include_cooldown: bool):
+    async def on_queue_get(self, offset: int, limit: int, include_cooldown: bool, nearby: bool):
         page = await database_sync_to_async(rt.queue_page)(
-            user_id=self.user_id, offset=offset, limit=limit, include_cooldown=include_cooldown
+            user_id=self.user_id, offset=offset, limit=limit, include_cooldown=include_cooldown, nearby=nearby
         )
         return {"type": "queue.list", **page}
 

@@ -109,6 +109,7 @@ def _queue_get(d: dict) -> dict:
         "offset": _int(d, "offset", required=False, default=0, hi=100_000),
         "limit": _int(d, "limit", required=False, default=50, lo=1, hi=100),
         "include_cooldown": bool(d.get("include_cooldown") is True),
+        "nearby": bool(d.get("nearby") is True),
     }
 
 

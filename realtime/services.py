@@ -73,9 +73,11 @@ def presence_state(*, user_id: int) -> str:
     return presence.user_states(user_ids=[user_id], in_call_ids=in_call)[user_id]
 
 
-def queue_page(*, user_id: int, offset: int = 0, limit: int = 50, include_cooldown: bool = False) -> dict:
+def queue_page(
+    *, user_id: int, offset: int = 0, limit: int = 50, include_cooldown: bool = False, nearby: bool = False
+) -> dict:
     total, page = selectors.queue_list_for_user(
-        user_id=user_id, offset=offset, limit=limit, include_cooldown=include_cooldown
+        user_id=user_id, offset=offset, limit=limit, include_cooldown=include_cooldown, nearby=nearby
     )
     return {
         "total": total,
@@ -85,6 +87,7 @@ def queue_page(*, user_id: int, offset: int = 0, limit: int = 50, include_cooldo
             {
                 **user_card(entry["user"]),
                 "cooldown_until": entry["cooldown_until"].isoformat() if entry["cooldown_until"] else None,
+                "distance": entry["distance"],
             }
             for entry in page
         ],

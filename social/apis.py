@@ -43,6 +43,7 @@ class QueueApi(APIView):
             offset=data["offset"],
             limit=data.get("limit") or settings.QUEUE_PAGE_SIZE,
             include_cooldown=data["include_cooldown"],
+            nearby=data["nearby"],
         )
         return Response(QueuePageOutputSerializer(page).data)
 

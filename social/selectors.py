@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
+from accounts.location import distance_buckets_for_viewer, nearest_first
 from accounts.models import User
 from config import clock
 from config.errors import NotFound
@@ -90,10 +91,13 @@ def blocks_for_user(*, user_id: int) -> QuerySet[Block]:
 
 # --- the queue ------------------------------------------------------------------------------------
 def queue_list_for_user(
-    *, user_id: int, offset: int = 0, limit: int = 50, include_cooldown: bool = False
+    *, user_id: int, offset: int = 0, limit: int = 50, include_cooldown: bool = False, nearby: bool = False
 ) -> tuple[int, list[dict]]:
     """Available users for ``user_id``: ``(total, page)`` where each entry is
-    ``{"user": User, "cooldown_until": datetime|None}``.
+    ``{"user": User, "cooldown_until": datetime|None, "distance": bucket|None}``.
+
+    With ``nearby``, after the referral intros the users with a live location come nearest
+    first (``accounts.location.nearest_first``: one query, the distance computed by the database).
 
     Excludes: me, users I blocked or who blocked me, users in a live room, banned users, users I
     skipped this visit and (unless ``include_cooldown``) users in cooldown with me.  Referral
@@ -134,6 +138,8 @@ def queue_list_for_user(
     )
     candidates = [uid for uid in candidates if uid not in in_call]
     # Users that are gone or deactivated drop out in the page query; count the cheap way.
+    if nearby:
+        candidates = nearest_first(viewer_id=user_id, user_ids=candidates)
     priority = [uid for uid in queue_priority_user_ids(user_id=user_id) if uid in set(candidates)]
     ordered = priority + [uid for uid in candidates if uid not in set(priority)]
     total = len(ordered)
@@ -141,10 +147,16 @@ def queue_list_for_user(
     users = {
         u.pk: u
         for u in User.objects.filter(pk__in=page_ids, is_active=True, deleted_at__isnull=True).only(
-            "id", "public_id", "name", "gender", "bio", "instagram_handle", "photo", "intro_video", "account_type"
+            "id", "public_id", "name", "gender", "bio", "instagram_handle", "instagram_posts", "photo",
+            "intro_video", "account_type",
         )
     }
-    page = [{"user": users[uid], "cooldown_until": cooldowns.get(uid)} for uid in page_ids if uid in users]
+    distances = distance_buckets_for_viewer(viewer_id=user_id, user_ids=list(users))
+    page = [
+        {"user": users[uid], "cooldown_until": cooldowns.get(uid), "distance": distances.get(uid)}
+        for uid in page_ids
+        if uid in users
+    ]
     return total, page
 
 

@@ -74,11 +74,12 @@ def test_queue_query_count_does_not_grow_with_the_queue(auth_api, make_user, dja
     make_available(*[make_user(f"U{i}") for i in range(5)])
     me.get("/api/queue")  # warm the session cache
     # session (cached: 0) + referral priority (invites) + blocks + cooldowns + in-call + users page
-    with django_assert_num_queries(5):
+    # + distance buckets (the viewer's and the page's locations, one query)
+    with django_assert_num_queries(6):
         assert len(me.get("/api/queue").json()["results"]) == 5
     make_available(*[make_user(f"V{i}") for i in range(40)])
     # +1: the ban check of the 40 users not yet in the ban cache — one query for all of them
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         assert len(me.get("/api/queue").json()["results"]) == 45
 
 

@@ -202,6 +202,10 @@ class Command(BaseCommand):
                 n = qs._raw_delete(alias) if model._meta.db_table in counts else 0
                 if n:
                     deleted[model._meta.db_table] = n
+            # Kept staff keep their accounts, not their profile extras (the seed's wipe clears
+            # everyone's Instagram posts; locations went with their table above).
+            if plan.kept_user_ids and hasattr(plan.user_model, "instagram_posts"):
+                plan.user_model._base_manager.using(alias).filter(pk__in=plan.kept_user_ids).update(instagram_posts=[])
             if opts["include_audit_log"]:
                 from moderation.models import AuditLog
 
