@@ -16,7 +16,8 @@ from config.handlers import get_asgi_application  # noqa: E402
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from config.storage import summary_line  # noqa: E402
 from moderation.middleware import IpBanMiddleware  # noqa: E402
@@ -30,7 +31,10 @@ router = IpBanMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+            # the page's own host (ALLOWED_HOSTS) or another front-end allowed by CORS_ALLOWED_ORIGINS
+            "websocket": OriginValidator(
+                URLRouter(websocket_urlpatterns), [*settings.ALLOWED_HOSTS, *settings.CORS_ALLOWED_ORIGINS]
+            ),
         }
     )
 )

@@ -157,6 +157,9 @@ def load() -> Env:
         log_json=_bool("LOG_JSON", production),
         extra={
             "SESSION_TTL_DAYS": _int("SESSION_TTL_DAYS", 30),
+            # other front-ends (another origin) allowed to call /api/ and open /ws/: full origins,
+            # e.g. "https://app.example.edu,http://localhost:5173"
+            "CORS_ALLOWED_ORIGINS": _list("CORS_ALLOWED_ORIGINS", []),
             "OPEN_SIGNUP": _bool("OPEN_SIGNUP", not production),
             "PRESENCE_HEARTBEAT_SECONDS": _int("PRESENCE_HEARTBEAT_SECONDS", 20),
             "PRESENCE_TIMEOUT_SECONDS": _int("PRESENCE_TIMEOUT_SECONDS", 60),

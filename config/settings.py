@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "corsheaders",
     "config.apps.CoreConfig",
     "accounts",
     "social",
@@ -52,6 +53,7 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware (answers preflights)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -185,6 +187,7 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = ENV.media_root
 STATIC_URL = "/static/"
 STATIC_ROOT = ENV.static_root
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the student app and its SDK (static/campus/)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -319,6 +322,15 @@ IP_BAN_RECHECK_SECONDS = X["IP_BAN_RECHECK_SECONDS"]  # ban / IP-ban cache entri
 ADMIN_LOGIN_ATTEMPTS_PER_5_MIN = X["ADMIN_LOGIN_ATTEMPTS_PER_5_MIN"]  # per IP and per username
 # Requests allowed to a banned user (URL names, GET only).
 MODERATION_BAN_EXEMPT_URL_NAMES = ["me", "me-ban"]
+
+# --- CORS: other front-ends on other origins (docs/CLIENT.md) ---------------------------------
+# Bearer tokens, no cookies: credentials are never allowed cross-origin.  The WebSocket's origin
+# check (config/asgi.py) accepts the same origins besides ALLOWED_HOSTS.
+CORS_ALLOWED_ORIGINS = X["CORS_ALLOWED_ORIGINS"]
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID"]
+CORS_PREFLIGHT_MAX_AGE = 3600
 
 # --- Security --------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("metrics", observability.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    path("", include("web.urls")),  # the student app's shell and its join / intro pages
 ]
 
 if settings.DEBUG:

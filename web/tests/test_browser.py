@@ -1,0 +1,313 @@
+"""Two students in real browsers (Debian's Chromium through Playwright, fake camera and microphone)
+against a real Daphne process: sign up, see each other, video call (WebRTC connected, frames
+decoded), side chat both ways, a text room; the server is killed with SIGKILL mid-call and started
+again, and both pages resume the same room by themselves with the timer running on and no message
+lost or doubled; the calls show up in both histories.  Screenshots of every screen go to
+``var/artifacts/web/``."""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from invites.services import invite_batch_create
+from social.models import Room, RoomMessage
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts" / "web"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
+]
+
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--no-first-run", "--disable-sync", "--disable-default-apps", "--metrics-recording-only",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SERVER_ENV = {
+    "DEBUG": "1",  # serves uploaded photos under /media/ (the development default)
+    "CALL_COOLDOWN_SECONDS": "0",  # the same two people call twice in this test
+    "ROOM_GRACE_SECONDS": "20",  # room for a slow CI machine to restart Daphne
+    "CALL_COMPLETION_MIN_SECONDS": "1",  # both calls count towards the invite code, however short
+}
+
+# inbound video frames decoded and the peer connection's state, from the page
+RTC_STATS = """async () => {
+  const pc = window.campus.call && window.campus.call.pc;
+  if (!pc) return {state: "none", frames: 0};
+  const stats = await pc.getStats();
+  let frames = 0;
+  stats.forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0; });
+  return {state: pc.connectionState, frames};
+}"""
+
+
+def png(width: int = 64, height: int = 64) -> bytes:
+    """A real PNG (a violet gradient): the server sniffs file types."""
+    rows = b"".join(b"\x00" + bytes([120, 60 + y * 2, 240]) * width for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+def launch(pw):
+    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+
+
+def sign_up(page, base_url: str, name: str, *, photo: str) -> None:
+    page.goto(base_url + "/")
+    page.get_by_label("Your first name").fill(name)
+    page.get_by_role("button", name="Start chatting").click()
+    page.get_by_role("heading", name="Add a photo").wait_for()
+    if photo == "camera":
+        page.wait_for_function("() => { const v = document.querySelector('video.selfie'); return v && v.videoWidth > 0; }")
+        page.get_by_role("button", name="Take photo").click()
+    else:
+        page.get_by_label("Choose a photo file").set_input_files(
+            {"name": "me.png", "mimeType": "image/png", "buffer": png()}
+        )
+    page.get_by_role("button", name="Use this photo").click()
+    page.get_by_role("heading", name="Say hi in a short video").wait_for()
+    page.get_by_role("link", name="Skip for now").click()
+    page.get_by_role("heading", name="People around").wait_for()
+
+
+def messages(page) -> list[str]:
+    return page.locator("#messages li.msg:not(.pending) .body").all_inner_texts()
+
+
+def wait_messages(page, expected: list[str]) -> None:
+    page.wait_for_function(
+        """(exp) => {
+          const got = [...document.querySelectorAll('#messages li.msg:not(.pending) .body')].map((e) => e.textContent);
+          return JSON.stringify(got) === JSON.stringify(exp);
+        }""",
+        arg=expected,
+    )
+
+
+def rtc_stats(page, until, timeout: float = 30.0) -> dict:
+    """Poll the page's RTCPeerConnection stats until ``until(stats)`` (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = page.evaluate(RTC_STATS)
+        if until(stats):
+            return stats
+        if time.monotonic() > deadline:
+            log = page.evaluate("() => window.campus.call ? window.campus.call.log : []")
+            raise AssertionError(f"WebRTC never got there: {stats}\n" + "\n".join(log))
+        page.wait_for_timeout(250)  # polling the browser's stats, bounded by the deadline
+
+
+def video_flowing(stats: dict, more_than: int = 0) -> bool:
+    return stats["state"] == "connected" and stats["frames"] > more_than
+
+
+def test_two_students_call_survive_kill9_and_find_it_in_history(daphne_factory):
+    from playwright.sync_api import expect, sync_playwright
+
+    server = daphne_factory(env=SERVER_ENV)
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            ann_ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+            ben_ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            ann, ben = ann_ctx.new_page(), ben_ctx.new_page()
+            for page in (ann, ben):
+                page.set_default_timeout(20_000)
+                page.on("dialog", lambda d: d.accept())  # "End the call for both of you?"
+
+            ann.goto(server.base_url + "/")
+            expect(ann.get_by_role("heading", name="Meet someone new on campus")).to_be_visible()
+            shot(ann, "01-welcome")
+            sign_up(ann, server.base_url, "Ann", photo="camera")
+            sign_up(ben, server.base_url, "Ben", photo="file")
+            shot(ben, "03-queue-empty-phone")
+
+            # both go available and see each other
+            for page in (ann, ben):
+                page.get_by_text("Available for calls").click()
+            expect(ann.locator("article.person", has_text="Ben")).to_be_visible()
+            expect(ben.locator("article.person", has_text="Ann")).to_be_visible()
+            shot(ann, "04-queue")
+            shot(ben, "04-queue-phone")
+
+            # a video call: invite with its countdown, accept
+            ann.locator("article.person", has_text="Ben").get_by_role("button", name="Video call").click()
+            expect(ben.locator(".invite-dialog")).to_contain_text("Ann wants a video call")
+            expect(ann.locator(".invite-dialog")).to_contain_text("Calling Ben")
+            shot(ben, "05-invite-incoming-phone")
+            shot(ann, "05-invite-outgoing")
+            ben.get_by_role("button", name="Accept").click()
+            expect(ann.locator("section.video-room")).to_be_visible()
+            expect(ben.locator("section.video-room")).to_be_visible()
+            video_room = ann.locator("section.room").get_attribute("data-room")
+            try:
+                for page in (ann, ben):
+                    rtc_stats(page, video_flowing)
+            except AssertionError:
+                for page in (ann, ben):
+                    print(page.evaluate("() => [window.campus.session.user.id, window.campus.call && window.campus.call.log]"))
+                raise
+
+            # side chat both ways
+            ann.get_by_label("Message").fill("hi Ben, can you hear me?")
+            ann.get_by_role("button", name="Send").click()
+            wait_messages(ben, ["hi Ben, can you hear me?"])
+            ben.get_by_label("Message").fill("loud and clear")
+            ben.keyboard.press("Enter")
+            wait_messages(ann, ["hi Ben, can you hear me?", "loud and clear"])
+            shot(ann, "06-video-room")
+            shot(ben, "06-video-room-phone")
+
+            # kill -9 mid-video-call: both pages come back to the same room, video renegotiated
+            server.kill()
+            t_kill = time.monotonic()
+            expect(ann.locator("#banner")).to_contain_text("Reconnecting")
+            shot(ann, "07-video-reconnecting")
+            server.start()
+            print(f"restart took {time.monotonic() - t_kill:.1f}s")
+            for page in (ann, ben):
+                page.wait_for_function("() => window.campus.session.state === 'open'", timeout=30_000)
+                expect(page.locator("#banner")).to_be_hidden()
+                assert page.locator("section.room").get_attribute("data-room") == video_room
+            for page in (ann, ben):
+                print(f"back after {time.monotonic() - t_kill:.1f}s")
+                before = rtc_stats(page, lambda s: s["state"] == "connected")["frames"]
+                rtc_stats(page, lambda s, n=before: video_flowing(s, n))  # frames still being decoded
+            ann.get_by_role("button", name="End call").click()
+            for page in (ann, ben):
+                expect(page.get_by_role("heading", name="Call ended")).to_be_visible()
+            expect(ann.locator("main")).to_contain_text("You ended the call.")
+            expect(ben.locator("main")).to_contain_text("Ann ended the call.")
+            shot(ben, "08-call-ended-phone")
+
+            # a text room
+            for page in (ann, ben):
+                page.get_by_role("link", name="Back to people").click()
+            ben.locator("article.person", has_text="Ann").get_by_role("button", name="Text chat").click()
+            ann.get_by_role("button", name="Accept").click()
+            expect(ann.locator("section.text-room")).to_be_visible()
+            expect(ben.locator("section.text-room")).to_be_visible()
+            text_room = ben.locator("section.room").get_attribute("data-room")
+            ben.get_by_label("Message").fill("text mode now")
+            ben.get_by_role("button", name="Send").click()
+            ann.get_by_label("Message").type("typing…")
+            expect(ben.locator("#typing")).to_contain_text("Ann is typing")
+            ann.get_by_label("Message").fill("nice")
+            ann.keyboard.press("Enter")
+            for i in range(3):
+                ben.get_by_label("Message").fill(f"ben {i}")
+                ben.keyboard.press("Enter")
+            expected = ["text mode now", "nice", "ben 0", "ben 1", "ben 2"]
+            wait_messages(ann, expected)
+            wait_messages(ben, expected)
+            shot(ann, "09-text-room")
+            shot(ben, "09-text-room-phone")
+            ends_at = ann.evaluate("() => window.campus.session.room.ends_at")
+            remaining_before = ann.evaluate("() => window.campus.session.remainingSeconds()")
+
+            # kill -9 again; a message written while the server is down waits in the outbox
+            server.kill()
+            expect(ben.locator("#banner")).to_contain_text("Reconnecting")
+            ann.get_by_label("Message").fill("written while the server was down")
+            ann.keyboard.press("Enter")
+            expect(ann.locator("#messages li.pending")).to_contain_text("written while the server was down")
+            shot(ann, "10-text-reconnecting")
+            server.start()
+            expected.append("written while the server was down")
+            for page in (ann, ben):
+                page.wait_for_function("() => window.campus.session.state === 'open'", timeout=30_000)
+                wait_messages(page, expected)
+                assert page.locator("section.room").get_attribute("data-room") == text_room
+                assert page.evaluate("() => window.campus.session.room.ends_at") == ends_at
+                remaining = page.evaluate("() => window.campus.session.remainingSeconds()")
+                assert 0 < remaining < remaining_before, (remaining, remaining_before)
+            expect(ann.locator("#messages li.pending")).to_have_count(0)
+            ben.get_by_label("Message").fill("back!")
+            ben.keyboard.press("Enter")
+            expected.append("back!")
+            wait_messages(ann, expected)
+            wait_messages(ben, expected)
+            shot(ben, "11-text-resumed-phone")
+
+            ben.get_by_role("button", name="End call").click()
+            for page in (ann, ben):
+                expect(page.get_by_role("heading", name="Call ended")).to_be_visible()
+
+            # history on both sides, with the transcript
+            for page, other in ((ann, "Ben"), (ben, "Ann")):
+                page.get_by_role("link", name="History").first.click()
+                items = page.locator("li.history-item")
+                expect(items).to_have_count(2)
+                expect(items.first).to_contain_text(other)
+                expect(items.first).to_contain_text("Text")
+                expect(items.nth(1)).to_contain_text("Video")
+                items.first.get_by_role("button", name="Messages").click()
+                expect(items.first.locator(".transcript li")).to_have_count(len(expected))
+            shot(ann, "12-history")
+            shot(ben, "12-history-phone")
+            ann.get_by_role("link", name="Me", exact=True).click()
+            expect(ann.get_by_role("heading", name="Your invite code")).to_be_visible()
+            expect(ann.locator("main")).to_contain_text("2 of 4 calls")
+            expect(ann.locator(".me-head img.avatar")).to_have_js_property("complete", True)
+            shot(ann, "13-me")
+        finally:
+            browser.close()
+    # (the database is read outside Playwright's event loop)
+    stored = list(RoomMessage.objects.filter(room_id=text_room).order_by("seq").values_list("body", flat=True))
+    assert stored == expected, "each message stored once, in order"
+    assert Room.objects.filter(pk__in=[video_room, text_room], status="ended").count() == 2
+
+
+def test_join_link_opens_sign_up_with_the_code_filled_in(daphne_factory, make_user):
+    """Invite-only sign-up: the join link of an invite QR code starts sign-up with its code."""
+    from playwright.sync_api import expect, sync_playwright
+
+    owner = make_user(name="Owner")
+    (code,) = invite_batch_create(actor=owner, count=1, max_uses=3)
+    server = daphne_factory(env={"OPEN_SIGNUP": "false"})
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.set_default_timeout(15_000)
+            page.goto(f"{server.base_url}/join/{code.code}")
+            field = page.get_by_label("Invite code")
+            expect(field).to_have_value(code.code)
+            assert page.url.endswith("/#/welcome"), page.url
+            page.get_by_label("Your first name").fill("Newbie")
+            shot(page, "02-join-link-phone")
+            page.get_by_role("button", name="Start chatting").click()
+            expect(page.get_by_role("heading", name="Add a photo")).to_be_visible()
+            shot(page, "02-photo-step-phone")
+
+            # without a code, invite-only sign-up says what is missing
+            other = browser.new_page()
+            other.goto(server.base_url + "/")
+            other.get_by_label("Your first name").fill("NoCode")
+            other.get_by_role("button", name="Start chatting").click()
+            expect(other.locator(".field-error, .form-error")).to_be_visible()
+            shot(other, "02-invite-required")
+        finally:
+            browser.close()
+    code.refresh_from_db()
+    assert code.uses == 1
