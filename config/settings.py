@@ -316,12 +316,13 @@ MODERATION_AUTO_BAN_WINDOW_HOURS = X["MODERATION_AUTO_BAN_WINDOW_HOURS"]  # ... 
 MODERATION_AUTO_BAN_HOURS = X["MODERATION_AUTO_BAN_HOURS"]  # length of the automatic ban
 MODERATION_REPORTS_PER_HOUR = X["MODERATION_REPORTS_PER_HOUR"]  # per reporter
 MODERATION_BAN_CACHE_SECONDS = X["MODERATION_BAN_CACHE_SECONDS"]
+MODERATION_APPEAL_WINDOW_DAYS = X["MODERATION_APPEAL_WINDOW_DAYS"]  # a ban or warning may be appealed this long
 # How long a process trusts its copy of the IP-ban list before comparing it with the shared
 # version (changes made on another process take effect within this time).
 IP_BAN_RECHECK_SECONDS = X["IP_BAN_RECHECK_SECONDS"]  # ban / IP-ban cache entries (invalidated on change)
 ADMIN_LOGIN_ATTEMPTS_PER_5_MIN = X["ADMIN_LOGIN_ATTEMPTS_PER_5_MIN"]  # per IP and per username
 # Requests allowed to a banned user (URL names, GET only).
-MODERATION_BAN_EXEMPT_URL_NAMES = ["me", "me-ban"]
+MODERATION_BAN_EXEMPT_URL_NAMES = ["me", "me-ban", "me-warnings"]
 
 # --- CORS: other front-ends on other origins (docs/CLIENT.md) ---------------------------------
 # Bearer tokens, no cookies: credentials are never allowed cross-origin.  The WebSocket's origin

@@ -17,8 +17,8 @@ from django.utils.html import format_html, format_html_join
 from config import clock
 from config.errors import ApplicationError
 from config.net import client_ip
-from moderation import selectors, services
-from moderation.models import AuditLog, Ban, IpBan, Report
+from moderation import cases, selectors, services, strikes
+from moderation.models import Appeal, AuditLog, Ban, IpBan, Report, Strike, WarningPreset
 
 EXPIRY_CHOICES = [
     ("", "Never"),
@@ -71,9 +71,26 @@ class AuditLogAdmin(admin.ModelAdmin):
 
 # --- reports ----------------------------------------------------------------------------------
 class ReportAdminForm(forms.ModelForm):
+    new_note = forms.CharField(
+        label="Add a note", required=False, max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        help_text="Appended to the notes thread about this user (earlier notes are never changed).",
+    )
+
     class Meta:
         model = Report
-        fields = ["moderator_notes"]
+        fields: list = []
+
+
+def render_notes(notes) -> str:
+    rows = [(f"{n.created_at:%Y-%m-%d %H:%M} UTC", n.author_label or "system",
+             f"report #{n.report_id}" if n.report_id else "", n.text) for n in notes]
+    if not rows:
+        return format_html("<em>{}</em>", "No notes yet.")
+    return format_html(
+        '<ol class="notes-thread">{}</ol>',
+        format_html_join("", "<li><strong>{}</strong> · {} <small>{}</small><br>{}</li>", rows),
+    )
 
 
 def render_evidence(evidence) -> str:
@@ -129,14 +146,6 @@ def render_evidence(evidence) -> str:
     return format_html_join("", "{}", ((p,) for p in parts))
 
 
-REPORT_ACTIONS = {
-    "ban_24h": (Report.Action.BAN_24H, "Resolved: banned 24 h."),
-    "ban_7d": (Report.Action.BAN_7D, "Resolved: banned 7 days."),
-    "ban_permanent": (Report.Action.BAN_PERMANENT, "Resolved: banned permanently."),
-    "no_action": (Report.Action.NO_ACTION, "Resolved with no action."),
-}
-
-
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):
     form = ReportAdminForm
@@ -148,15 +157,16 @@ class ReportAdmin(admin.ModelAdmin):
     search_fields = ["reported__name", "reported__email", "reporter__name", "reporter__email", "=id"]
     readonly_fields = ["reporter_link", "reported_link", "category", "details", "room_id", "created_at", "status",
                        "action_taken", "resolved_at", "resolved_by", "assigned_to", "auto_banned", "prior_reports_col",
-                       "evidence_display"]
+                       "evidence_display", "notes_thread"]
     fieldsets = (
         ("Report", {"fields": ("reporter_link", "reported_link", "category", "details", "created_at",
                                "prior_reports_col", "auto_banned")}),
         ("Evidence", {"fields": ("room_id", "evidence_display")}),
-        ("Handling", {"fields": ("status", "action_taken", "assigned_to", "resolved_at", "resolved_by",
-                                 "moderator_notes")}),
+        ("Handling", {"fields": ("status", "action_taken", "assigned_to", "resolved_at", "resolved_by")}),
+        ("Notes about this user", {"fields": ("notes_thread", "new_note")}),
     )
-    actions = ["resolve_ban_24h", "resolve_ban_7d", "resolve_ban_permanent", "dismiss", "assign_to_me"]
+    # Permanent bans only from the case page, with a confirmation.
+    actions = ["resolve_ban_24h", "resolve_ban_7d", "dismiss", "assign_to_me"]
 
     def get_queryset(self, request):
         return selectors.report_queue()
@@ -190,48 +200,47 @@ class ReportAdmin(admin.ModelAdmin):
     def evidence_display(self, obj):
         return render_evidence(obj.evidence)
 
+    @admin.display(description="Notes thread")
+    def notes_thread(self, obj):
+        return render_notes(cases.notes_for_user(user_id=obj.reported_id)) if obj and obj.pk else "—"
+
     def save_model(self, request, obj, form, change):
-        if change and "moderator_notes" in form.changed_data:
-            services.report_notes_set(
-                report=obj, actor=request.user, notes=form.cleaned_data["moderator_notes"], ip=client_ip(request)
-            )
+        text = (form.cleaned_data.get("new_note") or "").strip()
+        if change and text:
+            cases.note_add(user=obj.reported, actor=request.user, text=text, report=obj, ip=client_ip(request))
 
-    # bulk actions (the queue) --------------------------------------------------------------
-    def _resolve_many(self, request, queryset, key):
-        action, success = REPORT_ACTIONS[key]
-        done = 0
-        for report in queryset:
-            done += run_service(request, services.report_resolve, "", report=report, actor=request.user,
-                                action=action, ip=client_ip(request)) is not None
-        if done:
-            messages.success(request, f"{success} ({done} report{'s' if done != 1 else ''})")
+    # bulk actions (the queue): each decides the whole case of every selected report's user -------
+    def _decide_cases(self, request, queryset, key):
+        user_ids = sorted({r.reported_id for r in queryset if r.status == Report.Status.OPEN})
+        from accounts.models import User
 
-    @admin.action(description="Resolve: ban the reported user 24 h", permissions=["change"])
+        decided = 0
+        for user in User.objects.filter(pk__in=user_ids):
+            result = run_service(request, cases.case_decide, "", user=user, actor=request.user, decision=key,
+                                 ip=client_ip(request))
+            decided += len(result or [])
+        if decided:
+            messages.success(request, f"{CASE_DECISION_TEXT[key]} ({decided} report{'s' if decided != 1 else ''} "
+                                      f"in {len(user_ids)} case{'s' if len(user_ids) != 1 else ''}).")
+
+    @admin.action(description="Decide the cases: ban 24 h", permissions=["change"])
     def resolve_ban_24h(self, request, queryset):
-        self._resolve_many(request, queryset, "ban_24h")
+        self._decide_cases(request, queryset, "ban_24h")
 
-    @admin.action(description="Resolve: ban the reported user 7 days", permissions=["change"])
+    @admin.action(description="Decide the cases: ban 7 days", permissions=["change"])
     def resolve_ban_7d(self, request, queryset):
-        self._resolve_many(request, queryset, "ban_7d")
+        self._decide_cases(request, queryset, "ban_7d")
 
-    @admin.action(description="Resolve: ban the reported user permanently", permissions=["change"])
-    def resolve_ban_permanent(self, request, queryset):
-        self._resolve_many(request, queryset, "ban_permanent")
-
-    @admin.action(description="Dismiss (no violation)", permissions=["change"])
+    @admin.action(description="Decide the cases: dismiss (no violation)", permissions=["change"])
     def dismiss(self, request, queryset):
-        done = sum(
-            run_service(request, services.report_dismiss, "", report=r, actor=request.user, ip=client_ip(request))
-            is not None
-            for r in queryset
-        )
-        if done:
-            messages.success(request, f"Dismissed {done} report(s).")
+        self._decide_cases(request, queryset, "dismiss")
 
-    @admin.action(description="Assign to me", permissions=["change"])
+    @admin.action(description="Assign the cases to me", permissions=["change"])
     def assign_to_me(self, request, queryset):
-        for report in queryset:
-            services.report_assign(report=report, actor=request.user, assignee=request.user, ip=client_ip(request))
+        from accounts.models import User
+
+        for user in User.objects.filter(pk__in={r.reported_id for r in queryset}):
+            cases.case_assign(user=user, actor=request.user, assignee=request.user, ip=client_ip(request))
         messages.success(request, "Assigned to you.")
 
     # buttons on the report page --------------------------------------------------------------
@@ -242,6 +251,8 @@ class ReportAdmin(admin.ModelAdmin):
         return urls + super().get_urls()
 
     def act_view(self, request, object_id):
+        """The report page's buttons.  Decisions apply to the whole case (every open report about
+        the reported user); afterwards the moderator lands on the next case."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         report = self.get_object(request, object_id)
@@ -251,27 +262,68 @@ class ReportAdmin(admin.ModelAdmin):
             raise PermissionDenied
         key = request.POST.get("do", "")
         ip = client_ip(request)
-        if key in REPORT_ACTIONS:
-            action, success = REPORT_ACTIONS[key]
-            run_service(request, services.report_resolve, success, report=report, actor=request.user, action=action,
-                        reason=request.POST.get("reason", ""), ip=ip)
-        elif key == "dismiss":
-            run_service(request, services.report_dismiss, "Report dismissed.", report=report, actor=request.user, ip=ip)
-        elif key == "assign_to_me":
-            run_service(request, services.report_assign, "Assigned to you.", report=report, actor=request.user,
-                        assignee=request.user, ip=ip)
+        here = HttpResponseRedirect(reverse("admin:moderation_report_change", args=[report.pk]))
+        if key in cases.CASE_DECISIONS:
+            if key == "ban_permanent" and request.POST.get("confirm_permanent") != "1":
+                messages.error(request, "Tick “I confirm a permanent ban” to ban permanently.")
+                return here
+            preset = None
+            if key == "warn" and request.POST.get("preset"):
+                preset = WarningPreset.objects.filter(pk=request.POST["preset"], active=True).first()
+            decided = run_service(
+                request, cases.case_decide, "", user=report.reported, actor=request.user, decision=key,
+                reason=request.POST.get("reason", ""), warning_text=request.POST.get("warning_text", ""),
+                preset=preset, ip=ip,
+            )
+            if decided is None:
+                return here
+            messages.success(request, f"{CASE_DECISION_TEXT[key]} ({len(decided)} report{'s' if len(decided) != 1 else ''}"
+                                      f"; each reporter is told).")
+            return self._next_case_redirect(request, after_user_id=report.reported_id)
+        if key == "assign_to_me":
+            run_service(request, cases.case_assign, "Case assigned to you.", user=report.reported,
+                        actor=request.user, assignee=request.user, ip=ip)
+        elif key == "unassign":
+            run_service(request, cases.case_assign, "Case unassigned.", user=report.reported, actor=request.user,
+                        assignee=None, ip=ip)
+        elif key == "reopen":
+            run_service(request, cases.report_reopen, "Report reopened.", report=report, actor=request.user, ip=ip)
         else:
             messages.error(request, "Unknown action.")
-        return HttpResponseRedirect(reverse("admin:moderation_report_change", args=[report.pk]))
+        return here
+
+    def _next_case_redirect(self, request, *, after_user_id: int):
+        user_id = cases.next_case_user_id(after_user_id=after_user_id, moderator=request.user)
+        nxt = cases.open_reports_for(user_id=user_id).first() if user_id else None
+        if nxt is None:
+            messages.info(request, "No open case left.")
+            return HttpResponseRedirect(reverse("admin:moderation_report_changelist"))
+        return HttpResponseRedirect(reverse("admin:moderation_report_change", args=[nxt.pk]))
 
     def render_change_form(self, request, context, *args, **kwargs):
         obj = context.get("original")
-        context["report_actions_allowed"] = bool(
-            obj is not None and obj.status == Report.Status.OPEN and self.has_change_permission(request, obj)
-        )
+        may_change = bool(obj is not None and self.has_change_permission(request, obj))
+        context["report_actions_allowed"] = may_change and obj.status == Report.Status.OPEN
+        context["reopen_allowed"] = may_change and obj.status != Report.Status.OPEN
         if obj is not None:
             context["default_ban_reason"] = f"Report #{obj.pk}: {obj.get_category_display()}"
+            context["case_open_count"] = cases.open_reports_for(user_id=obj.reported_id).count()
+            context["case_categories"] = [
+                Report.Category(c).label for c in cases.case_categories(user_ids=[obj.reported_id]).get(obj.reported_id, [])
+            ]
+            context["case_strikes"] = cases.strikes_count(user_id=obj.reported_id)
+            context["warning_presets"] = WarningPreset.objects.filter(active=True)
         return super().render_change_form(request, context, *args, **kwargs)
+
+
+CASE_DECISION_TEXT = {
+    "ban_24h": "Case decided: banned 24 h",
+    "ban_7d": "Case decided: banned 7 days",
+    "ban_permanent": "Case decided: banned permanently",
+    "warn": "Case decided: warned",
+    "no_action": "Case resolved with no action",
+    "dismiss": "Case dismissed",
+}
 
 
 # --- bans -------------------------------------------------------------------------------------
@@ -432,3 +484,123 @@ class IpBanAdmin(admin.ModelAdmin):
     def lift(self, request, queryset):
         n = sum(services.ip_ban_lift(ip_ban=b, actor=request.user, ip=client_ip(request)) for b in queryset)
         messages.success(request, f"Lifted {n} IP ban(s).")
+
+
+# --- warnings, presets, appeals ---------------------------------------------------------------
+@admin.register(WarningPreset)
+class WarningPresetAdmin(admin.ModelAdmin):
+    list_display = ["title", "active", "text"]
+    list_filter = ["active"]
+    search_fields = ["title", "text"]
+
+
+@admin.register(Strike)
+class StrikeAdmin(admin.ModelAdmin):
+    list_display = ["id", "user_link", "created_at", "created_by", "acknowledged_at", "withdrawn_at", "short_text"]
+    list_filter = [("withdrawn_at", admin.EmptyFieldListFilter), ("acknowledged_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__name", "user__email", "text"]
+    readonly_fields = ["user_link", "text", "preset", "report", "created_at", "created_by", "acknowledged_at",
+                       "withdrawn_at", "withdrawn_by", "withdraw_reason"]
+    fields = readonly_fields
+    list_select_related = ["user", "created_by"]
+    actions = ["withdraw"]
+
+    def has_add_permission(self, request):
+        return False  # warnings are given from a case (the report page)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="User")
+    def user_link(self, obj):
+        return _user_link(obj.user)
+
+    @admin.display(description="Text")
+    def short_text(self, obj):
+        return obj.text if len(obj.text) <= 80 else obj.text[:79] + "…"
+
+    @admin.action(description="Withdraw the selected warnings", permissions=["change"])
+    def withdraw(self, request, queryset):
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            n = sum(strikes.strike_withdraw(strike=s, actor=request.user, reason=form.cleaned_data["reason"],
+                                            ip=client_ip(request)) for s in queryset)
+            messages.success(request, f"Withdrew {n} warning(s).")
+            return None
+        return intermediate(self, request, queryset, action="withdraw", title="Withdraw warnings", form=form,
+                            button="Withdraw")
+
+
+class AppealStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return Appeal.Status.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+@admin.register(Appeal)
+class AppealAdmin(admin.ModelAdmin):
+    """The appeal queue: pending first, oldest first.  Approve lifts the ban (every process) or
+    withdraws the warning; reject needs a reason the user is shown."""
+
+    list_display = ["id", "user_link", "subject", "status", "created_at", "decided_by", "decided_at"]
+    list_filter = [AppealStatusFilter]
+    search_fields = ["user__name", "user__email", "text"]
+    readonly_fields = ["user_link", "subject", "text", "created_at", "status", "decided_at", "decided_by",
+                       "decision_reason"]
+    fields = readonly_fields
+    list_select_related = ["user", "decided_by"]
+    actions = ["approve", "reject"]
+
+    def get_queryset(self, request):
+        from django.db.models import Case, IntegerField, Value, When
+
+        rank = Case(When(status=Appeal.Status.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField())
+        return super().get_queryset(request).annotate(rank=rank).order_by("rank", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="User")
+    def user_link(self, obj):
+        return _user_link(obj.user)
+
+    @admin.display(description="Appeal of")
+    def subject(self, obj):
+        if obj.ban_id:
+            return format_html('<a href="{}">ban #{}</a>', reverse("admin:moderation_ban_change", args=[obj.ban_id]),
+                               obj.ban_id)
+        return format_html('<a href="{}">warning #{}</a>',
+                           reverse("admin:moderation_strike_change", args=[obj.strike_id]), obj.strike_id)
+
+    @admin.action(description="Approve (lift the ban / withdraw the warning)", permissions=["change"])
+    def approve(self, request, queryset):
+        n = sum(
+            run_service(request, strikes.appeal_approve, "", appeal=a, actor=request.user, ip=client_ip(request))
+            is not None
+            for a in queryset
+        )
+        if n:
+            messages.success(request, f"Approved {n} appeal(s); the users are told.")
+
+    @admin.action(description="Reject (with a reason shown to the user)", permissions=["change"])
+    def reject(self, request, queryset):
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            n = sum(
+                run_service(request, strikes.appeal_reject, "", appeal=a, actor=request.user,
+                            reason=form.cleaned_data["reason"], ip=client_ip(request)) is not None
+                for a in queryset
+            )
+            if n:
+                messages.success(request, f"Rejected {n} appeal(s); the users are told.")
+            return None
+        return intermediate(self, request, queryset, action="reject", title="Reject appeals", form=form,
+                            button="Reject")

@@ -43,9 +43,69 @@ class CampusAdminSite(admin.AdminSite):
             audit_record(actor=request.user, action="admin.login", target=request.user, ip=ip)
         return response
 
+    def each_context(self, request):
+        context = super().each_context(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_active and user.is_staff and user.has_perm("moderation.view_report"):
+            from moderation.cases import open_case_count
+
+            context["open_case_count"] = open_case_count()  # the header's count, on every admin page
+        return context
+
     def get_urls(self):
-        urls = [path("dashboard/", self.admin_view(self.dashboard_view), name="moderation_dashboard")]
+        urls = [
+            path("dashboard/", self.admin_view(self.dashboard_view), name="moderation_dashboard"),
+            path("cases/", self.admin_view(self.cases_view), name="moderation_cases"),
+        ]
         return urls + super().get_urls()
+
+    def cases_view(self, request):
+        """The queue, one row per case (open reports grouped by the reported user)."""
+        if not request.user.has_perm("moderation.view_report"):
+            raise PermissionDenied
+        from accounts.models import User
+        from moderation import cases
+        from moderation.models import Report
+
+        f = request.GET.get("filter", "")
+        category = request.GET.get("category") or None
+        if category not in Report.Category.values:
+            category = None
+        rows = list(
+            cases.case_queue(
+                assigned_to=request.user if f == "mine" else None,
+                unassigned=f == "unassigned",
+                category=category,
+                auto_banned=True if f == "auto_banned" else None,
+            )[:200]
+        )
+        ids = [r["reported_id"] for r in rows]
+        users = User.objects.in_bulk(ids)
+        categories = cases.case_categories(user_ids=ids)
+        first_report = {}  # the oldest open report of each case (later rows overwrite newer ones)
+        for uid, pk in (Report.objects.filter(status=Report.Status.OPEN, reported_id__in=ids)
+                        .order_by("-created_at").values_list("reported_id", "pk")):
+            first_report[uid] = pk
+        assignees = {}
+        for uid, name in (Report.objects.filter(status=Report.Status.OPEN, reported_id__in=ids, assigned_to__isnull=False)
+                          .values_list("reported_id", "assigned_to__name").distinct()):
+            assignees.setdefault(uid, []).append(name)
+        table = [
+            {
+                **r,
+                "user": users.get(r["reported_id"]),
+                "categories": [Report.Category(c).label for c in categories.get(r["reported_id"], [])],
+                "age": cases.case_age(r["oldest"]),
+                "report_id": first_report.get(r["reported_id"]),
+                "assignees": assignees.get(r["reported_id"], []),
+            }
+            for r in rows
+        ]
+        context = {
+            **self.each_context(request), "title": "Cases", "cases": table, "filter": f,
+            "category": category or "", "categories": Report.Category.choices,
+        }
+        return TemplateResponse(request, "admin/moderation/cases.html", context)
 
     def dashboard_view(self, request):
         if not request.user.has_perm("moderation.view_dashboard"):

@@ -62,6 +62,7 @@ class Report(models.Model):
         BAN_24H = "ban_24h", "Banned 24 hours"
         BAN_7D = "ban_7d", "Banned 7 days"
         BAN_PERMANENT = "ban_permanent", "Banned permanently"
+        WARNED = "warned", "Warned"
         NO_ACTION = "no_action", "No action needed"
 
     reporter = models.ForeignKey(
@@ -83,7 +84,6 @@ class Report(models.Model):
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    moderator_notes = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(db_index=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
@@ -193,3 +193,105 @@ class IpBan(models.Model):
 
     def is_active(self, now) -> bool:
         return self.lifted_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class ModeratorNote(models.Model):
+    """One entry of the moderators' notes thread about a user (optionally written on a report of
+    their case).  Append-only: notes are never edited or overwritten."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="moderation_notes")
+    report = models.ForeignKey(Report, null=True, blank=True, on_delete=models.SET_NULL, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_label = models.CharField(max_length=200, blank=True, default="")
+    text = models.TextField(max_length=5000)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Note #{self.pk} on user #{self.user_id} by {self.author_label or 'system'}"
+
+
+class WarningPreset(models.Model):
+    """A ready-made warning text moderators pick from (editable in the admin)."""
+
+    title = models.CharField(max_length=100, unique=True)
+    text = models.TextField(max_length=2000)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Strike(models.Model):
+    """A warning (strike) a moderator gave a user instead of, or before, a ban.  The user sees it
+    (``GET /api/me/warnings``), acknowledges it, and may appeal it once within the window."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="strikes")
+    text = models.TextField(max_length=2000)
+    preset = models.ForeignKey(WarningPreset, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    report = models.ForeignKey(Report, null=True, blank=True, on_delete=models.SET_NULL, related_name="strikes")
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    withdraw_reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "warning"
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Warning #{self.pk} to user #{self.user_id}"
+
+
+class Appeal(models.Model):
+    """A user's appeal of one ban or one warning: at most one per strike, within the window."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appeals")
+    ban = models.ForeignKey(Ban, null=True, blank=True, on_delete=models.PROTECT, related_name="appeals")
+    strike = models.ForeignKey(Strike, null=True, blank=True, on_delete=models.PROTECT, related_name="appeals")
+    text = models.TextField(max_length=2000)
+    created_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_reason = models.CharField(max_length=1000, blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["ban"], condition=Q(ban__isnull=False), name="moderation_appeal_once_per_ban"),
+            models.UniqueConstraint(
+                fields=["strike"], condition=Q(strike__isnull=False), name="moderation_appeal_once_per_strike"
+            ),
+            models.CheckConstraint(
+                condition=(Q(ban__isnull=False) & Q(strike__isnull=True)) | (Q(ban__isnull=True) & Q(strike__isnull=False)),
+                name="moderation_appeal_one_subject",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        subject = f"ban #{self.ban_id}" if self.ban_id else f"warning #{self.strike_id}"
+        return f"Appeal #{self.pk} of {subject} ({self.get_status_display()})"

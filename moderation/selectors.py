@@ -229,6 +229,7 @@ OUTCOME_TEXT = {
     (Report.Status.RESOLVED, Report.Action.BAN_24H): "We reviewed your report and suspended the account.",
     (Report.Status.RESOLVED, Report.Action.BAN_7D): "We reviewed your report and suspended the account.",
     (Report.Status.RESOLVED, Report.Action.BAN_PERMANENT): "We reviewed your report and banned the account.",
+    (Report.Status.RESOLVED, Report.Action.WARNED): "We reviewed your report and warned the account.",
     (Report.Status.RESOLVED, Report.Action.NO_ACTION): "We reviewed your report; no action was needed.",
     (Report.Status.DISMISSED, Report.Action.NO_ACTION): "We reviewed your report and found no rule was broken.",
 }

@@ -46,3 +46,46 @@ class MyBanOutputSerializer(serializers.Serializer):
     permanent = serializers.BooleanField()
     until = serializers.DateTimeField(allow_null=True)
     reason = serializers.CharField(allow_blank=True)
+    ban_id = serializers.IntegerField(allow_null=True, help_text="The ban to appeal (`POST /api/appeals`).")
+    appealable_until = serializers.DateTimeField(allow_null=True)
+    appeal = serializers.DictField(allow_null=True, help_text="This ban's appeal, if filed (see AppealOutput).")
+
+
+class AppealOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    subject = serializers.ChoiceField(choices=["ban", "warning"])
+    ban_id = serializers.IntegerField(allow_null=True)
+    warning_id = serializers.IntegerField(allow_null=True)
+    text = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "approved", "rejected"])
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    decision_reason = serializers.CharField(allow_blank=True, help_text="Why an appeal was rejected.")
+
+
+class WarningOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    withdrawn = serializers.BooleanField()
+    withdrawn_at = serializers.DateTimeField(allow_null=True)
+    appealable_until = serializers.DateTimeField()
+    appeal = AppealOutputSerializer(allow_null=True)
+
+
+class WarningListOutputSerializer(serializers.Serializer):
+    results = WarningOutputSerializer(many=True)
+    standing = serializers.IntegerField(help_text="Warnings that count (not withdrawn).")
+    unacknowledged = serializers.IntegerField()
+
+
+class AppealCreateInputSerializer(serializers.Serializer):
+    ban_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    warning_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    text = serializers.CharField(max_length=2000, help_text="Why the decision should change; at most 2,000 characters.")
+
+    def validate(self, attrs):
+        if (attrs.get("ban_id") is None) == (attrs.get("warning_id") is None):
+            raise serializers.ValidationError({"ban_id": ["Give exactly one of ban_id and warning_id."]})
+        return attrs

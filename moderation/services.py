@@ -432,19 +432,6 @@ def report_assign(*, report: Report, actor, assignee, ip: str | None = None) -> 
     return report
 
 
-@transaction.atomic
-def report_notes_set(*, report: Report, actor, notes: str, ip: str | None = None) -> Report:
-    report = Report.objects.select_for_update().get(pk=report.pk)
-    if report.moderator_notes == notes:
-        return report
-    before = report.moderator_notes
-    report.moderator_notes = notes
-    report.save(update_fields=["moderator_notes"])
-    audit_record(actor=actor, action="report.notes", target=report, before={"notes": before},
-                 after={"notes": notes}, ip=ip)
-    return report
-
-
 # --- the Moderators group ------------------------------------------------------------------------
 MODERATORS_GROUP = "Moderators"
 # Same list as the data migration 0002 (which keeps its own frozen copy, as migrations must).
@@ -462,6 +449,13 @@ MODERATOR_PERMISSIONS = [
     ("moderation", "add_ipban"),
     ("moderation", "change_ipban"),
     ("moderation", "view_auditlog"),
+    ("moderation", "view_strike"),
+    ("moderation", "change_strike"),
+    ("moderation", "view_appeal"),
+    ("moderation", "change_appeal"),
+    ("moderation", "view_warningpreset"),
+    ("moderation", "view_moderatornote"),
+    ("moderation", "add_moderatornote"),
 ]
 
 

@@ -40,7 +40,10 @@ def test_moderators_group_has_exactly_the_needed_permissions(moderator):
     import importlib
 
     migration = importlib.import_module("moderation.migrations.0002_bans_reports")
-    assert migration.MODERATOR_PERMISSIONS == services.MODERATOR_PERMISSIONS
+    later = importlib.import_module("moderation.migrations.0003_cases_notes_warnings_appeals")
+    assert migration.MODERATOR_PERMISSIONS + [
+        ("moderation", codename) for codename in later.NEW_MODERATOR_PERMISSIONS
+    ] == services.MODERATOR_PERMISSIONS
     perms = {
         f"{p.content_type.app_label}.{p.codename}" for p in Group.objects.get(name="Moderators").permissions.all()
     }
@@ -51,6 +54,8 @@ def test_moderators_group_has_exactly_the_needed_permissions(moderator):
         "moderation.revoke_sessions", "moderation.view_dashboard",
         "moderation.view_ipban", "moderation.add_ipban", "moderation.change_ipban",
         "moderation.view_auditlog",
+        "moderation.view_strike", "moderation.change_strike", "moderation.view_appeal", "moderation.change_appeal",
+        "moderation.view_warningpreset", "moderation.view_moderatornote", "moderation.add_moderatornote",
     }
     assert not any(p.endswith(("delete_auditlog", "change_auditlog", "change_user")) for p in perms)
 
@@ -115,7 +120,13 @@ ACT_CASES = [
 def test_report_page_actions(request, as_, make_report, role, do, status, action, duration):
     report = make_report()
     actor = _role(request, role)
-    resp = as_(actor).post(f"/admin/moderation/report/{report.pk}/act/", {"do": do, "reason": "Because"})
+    # a permanent ban needs its confirmation box ticked (without it: refused, nothing happens)
+    if do == "ban_permanent" and role != "plain":
+        as_(actor).post(f"/admin/moderation/report/{report.pk}/act/", {"do": do, "reason": "Because"})
+        report.refresh_from_db()
+        assert report.status == "open" and not Ban.objects.exists()
+    resp = as_(actor).post(f"/admin/moderation/report/{report.pk}/act/",
+                           {"do": do, "reason": "Because", "confirm_permanent": "1"})
     report.refresh_from_db()
     if role == "plain":
         assert resp.status_code == 302 and "/admin/login/" in resp["Location"]
@@ -123,8 +134,9 @@ def test_report_page_actions(request, as_, make_report, role, do, status, action
         return
     assert resp.status_code == 302
     assert report.status == status and report.action_taken == action and report.resolved_by == actor
-    entry = AuditLog.objects.get(action__in=["report.resolve", "report.dismiss"])
+    entry = AuditLog.objects.get(action="case.decide")
     assert entry.actor == actor and entry.actor_type == "moderator"
+    assert entry.before == {"open_reports": [report.pk]} and entry.after["decision"] == do
     if duration is False:
         assert not Ban.objects.exists()
     else:
@@ -155,17 +167,23 @@ def test_report_queue_bulk_actions_and_assign(request, as_, make_report, role):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_report_notes_go_through_the_service(request, as_, make_report, role):
+def test_report_notes_are_a_thread_written_through_the_service(request, as_, make_report, role):
+    from moderation.models import ModeratorNote
+
     report = make_report()
     actor = _role(request, role)
-    resp = as_(actor).post(f"/admin/moderation/report/{report.pk}/change/", {"moderator_notes": "checked logs"})
-    report.refresh_from_db()
+    resp = as_(actor).post(f"/admin/moderation/report/{report.pk}/change/", {"new_note": "checked logs"})
     if role == "plain":
-        assert resp.status_code == 302 and report.moderator_notes == ""
+        assert resp.status_code == 302 and not ModeratorNote.objects.exists()
         return
     assert resp.status_code == 302, resp.content[:2000]
-    assert report.moderator_notes == "checked logs"
-    assert AuditLog.objects.get(action="report.notes").after == {"notes": "checked logs"}
+    as_(actor).post(f"/admin/moderation/report/{report.pk}/change/", {"new_note": "second look"})
+    notes = list(ModeratorNote.objects.filter(user=report.reported))
+    assert [n.text for n in notes] == ["checked logs", "second look"]  # appended, never overwritten
+    assert all(n.author == actor and n.report_id == report.pk for n in notes)
+    assert AuditLog.objects.filter(action="note.add").count() == 2
+    page = as_(actor).get(f"/admin/moderation/report/{report.pk}/change/").content.decode()
+    assert "checked logs" in page and "second look" in page
 
 
 @pytest.mark.parametrize("role", ROLES)

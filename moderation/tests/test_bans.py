@@ -41,7 +41,8 @@ def test_ban_lifts_itself_at_expiry_via_the_clock(auth_api, moderator):
     assert client.get("/api/reports/mine").status_code == 403
     clock.advance(10)
     assert client.get("/api/reports/mine").status_code == 200  # from the same cache entry, no job
-    assert client.get("/api/me/ban").json() == {"banned": False, "permanent": False, "until": None, "reason": ""}
+    assert client.get("/api/me/ban").json() == {"banned": False, "permanent": False, "until": None, "reason": "",
+                                               "ban_id": None, "appealable_until": None, "appeal": None}
     assert banned_user_ids(user_ids=[client.user.pk]) == set()
 
 
