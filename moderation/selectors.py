@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 
 from config import clock, net
 from config.nearcache import NearCache
-from moderation.models import Ban, IpBan, Report
+from moderation.models import Appeal, Ban, IpBan, Report
 
 BAN_KEY = "ban:u:"
 _NOT_BANNED = "-"
@@ -354,4 +354,19 @@ def user_export_data(*, user_id: int) -> dict:
             {"reason": b.reason, "created_at": b.created_at, "expires_at": b.expires_at, "lifted_at": b.lifted_at}
             for b in bans
         ],
+        # warnings and appeals are the user's own record (moderator notes are not theirs to see)
+        "warnings": _warnings_export(user_id),
+        "appeals": [_appeal_export(a) for a in Appeal.objects.filter(user_id=user_id).order_by("created_at")],
     }
+
+
+def _warnings_export(user_id: int) -> list[dict]:
+    from moderation.strikes import strikes_for_user
+
+    return strikes_for_user(user_id=user_id)
+
+
+def _appeal_export(appeal) -> dict:
+    from moderation.strikes import appeal_payload
+
+    return appeal_payload(appeal)
