@@ -194,7 +194,8 @@ def appeal_create(*, user, text: str, ban_id: int | None = None, warning_id: int
 
 
 def _lock_pending(appeal: Appeal) -> Appeal:
-    locked = Appeal.objects.select_for_update().select_related("ban", "strike", "user").get(pk=appeal.pk)
+    # Lock the appeal row only (PostgreSQL can't lock the nullable side of the ban/strike joins).
+    locked = Appeal.objects.select_for_update(of=("self",)).select_related("ban", "strike", "user").get(pk=appeal.pk)
     if locked.status != Appeal.Status.PENDING:
         raise Conflict("This appeal was already decided.", code="appeal_decided")
     return locked

@@ -110,24 +110,6 @@ def test_warn_with_a_preset_the_user_sees_and_acknowledges_it(four_reports, mode
     assert other.post(f"/api/me/warnings/{warning['id']}/ack").status_code == 404
 
 
-def test_a_warning_reaches_the_users_socket_after_commit(make_user, moderator, django_capture_on_commit_callbacks):
-    import asyncio
-
-    from channels.layers import get_channel_layer
-
-    from realtime.groups import user_group
-
-    target = make_user("T")
-    layer = get_channel_layer()
-    channel = asyncio.run(layer.new_channel())
-    asyncio.run(layer.group_add(user_group(target.pk), channel))
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        strikes.strike_create(user=target, actor=moderator, text="Mind the rules")
-    assert callbacks, "the notice is sent only after commit"
-    event = asyncio.run(asyncio.wait_for(layer.receive(channel), 2))
-    assert event["message"]["type"] == "warning.received" and event["message"]["warning"]["text"] == "Mind the rules"
-
-
 # --- appeals ---------------------------------------------------------------------------------
 
 def test_a_banned_user_appeals_and_approval_unbans_at_once(four_reports, moderator, auth_api):
