@@ -14,6 +14,7 @@ import dj_database_url
 
 from config import env as _env_module
 from config.env import BASE_DIR, VAR_DIR, ImproperlyConfiguredEnv
+from config.isolation import channel_layer_prefix
 
 ENV = _env_module.load()
 X = ENV.extra
@@ -131,10 +132,14 @@ if REDIS_URL:
             },
         }
     }
+    # Pub/sub ignores the database number: the prefix carries it (config/isolation.py).
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{X['CACHE_KEY_PREFIX']}-asgi"},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": channel_layer_prefix(redis_url=REDIS_URL, key_prefix=X["CACHE_KEY_PREFIX"]),
+            },
         }
     }
 else:

@@ -153,3 +153,54 @@ class DaphneServer:
                 return err.code, json.loads(raw) if raw else None
             except ValueError:
                 return err.code, raw.decode(errors="replace")
+
+
+class RedisServer:
+    """A ``redis-server`` of the test's own on a free loopback port, which the test may stop and
+    start again (the shared one on 6379 is never touched).  No persistence: a restart is empty."""
+
+    BINARY = "redis-server"
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log_path = ROOT / "var" / f"redis-{self.port}.log"
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why no server can be started here, or None."""
+        import shutil
+
+        return None if shutil.which(cls.BINARY) else f"{cls.BINARY} not found"
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self, timeout: float = 10.0) -> "RedisServer":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [self.BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--logfile", str(self.log_path), "--dir", str(self.log_path.parent)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        import redis
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=0.5).ping():
+                    return self
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)  # polling the server's own readiness, bounded by the deadline
+
+    def stop(self) -> None:
+        """SIGKILL: connections drop at once, every key is gone (as after a crash)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)

@@ -42,6 +42,15 @@ def _probe_direct() -> None:
     psycopg.connect(**{k: v for k, v in params.items() if v is not None}).close()
 
 
+def _report_isolation(out) -> None:
+    """What keeps this deployment apart from others on the same Redis server (config/isolation.py)."""
+    from config.isolation import isolation_lines
+
+    out.write("What isolates this deployment:")
+    for line in isolation_lines():
+        out.write(f"  - {line}")
+
+
 class Command(BaseCommand):
     help = "Check the database, migrations and Redis; say what survives a restart here."
 
@@ -100,6 +109,8 @@ class Command(BaseCommand):
                 failures.append(f"REDIS_URL: {reason} at {storage.cache_description()['where']}")
         else:
             self.stdout.write("info REDIS_URL unset: local-memory cache and in-memory channel layer")
+
+        _report_isolation(self.stdout)
 
         self.stdout.write("What survives a restart here:")
         for line in storage.survival_report():
