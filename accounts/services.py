@@ -31,7 +31,7 @@ from django.db.models.fields.files import FieldFile
 
 from accounts import errors
 from accounts.models import EmailVerification, Session, User, UserLocation
-from config import clock, ratelimit
+from config import cacheaside, clock, ratelimit
 from config.errors import ApplicationError
 from config.nearcache import NearCache
 from moderation.services import audit_record
@@ -144,7 +144,7 @@ def _cache_put(hash_: str, session_id: int, user: User, expires_at: datetime, la
     ttl = int(min(settings.SESSION_CACHE_TTL_SECONDS, (expires_at - clock.now()).total_seconds()))
     if ttl > 0:
         entry = (session_id, _USER_SCHEMA, _user_row(user), expires_at, last_seen)
-        cache.set(_cache_key(hash_), entry, timeout=ttl)
+        cacheaside.set(_cache_key(hash_), entry, timeout=ttl)  # skipped while Redis is unreachable
 
 
 def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
@@ -251,7 +251,10 @@ def guest_signup(
     """
     from invites import services as invite_services
 
-    ratelimit.check(f"signup:ip:{ip}", limit=30, window=3600, message="Too many sign-ups from this network.")
+    ratelimit.check(
+        f"signup:ip:{ip}", limit=30, window=3600, message="Too many sign-ups from this network.",
+        on_outage=ratelimit.LOCAL,  # guest accounts guard no secret: sign-up keeps working
+    )
     card = invite_services.usc_scan_token_read(token=usc_scan_token) if usc_scan_token else None
     if not settings.OPEN_SIGNUP and not invite_code and card is None:
         from invites.errors import InviteRequired
@@ -276,8 +279,14 @@ def login(
 ) -> tuple[User, str]:
     """Open a new session for a permanent account.  One generic error for every failure."""
     email = (email or "").strip().lower()
-    ratelimit.check(f"login:ip:{ip}", limit=20, window=300, message="Too many login attempts; wait a few minutes.")
-    ratelimit.check(f"login:email:{email}", limit=10, window=300, message="Too many login attempts; wait a few minutes.")
+    ratelimit.check(
+        f"login:ip:{ip}", limit=20, window=300, message="Too many login attempts; wait a few minutes.",
+        on_outage=ratelimit.CLOSED,  # password guessing: no per-process budgets
+    )
+    ratelimit.check(
+        f"login:email:{email}", limit=10, window=300, message="Too many login attempts; wait a few minutes.",
+        on_outage=ratelimit.CLOSED,
+    )
     user = User.objects.filter(email__iexact=email).first()
     if user is None:
         make_password(password)  # same work as a real check: no timing oracle for enumeration
@@ -321,7 +330,10 @@ def make_permanent_request(*, user: User, email: str, password: str, ip: str | N
     if user.account_type == User.AccountType.PERMANENT:
         raise errors.AlreadyPermanent()
     _require_student_email_for_card_accounts(user=user, email=email)
-    ratelimit.check(f"mkperm:user:{user.pk}", limit=5, window=3600, message="Too many codes requested; try later.")
+    ratelimit.check(
+        f"mkperm:user:{user.pk}", limit=5, window=3600, message="Too many codes requested; try later.",
+        on_outage=ratelimit.CLOSED,  # each one sends an email
+    )
     if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
         raise errors.EmailTaken(fields={"email": ["That email address is already in use."]})
     _refuse_permanently_banned_email(email)

@@ -73,6 +73,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             status=503,
             headers={"Retry-After": "5"},
         )
+    if _is_redis_unavailable(exc):  # what needs Redis while it is unreachable (config/resilience.py)
+        from config.resilience import RETRY_AFTER_SECONDS, unavailable_body
+
+        return Response(unavailable_body(exc), status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if isinstance(exc, drf_exceptions.APIException):
         code = _DRF_CODES.get(type(exc))
         if code is None:
@@ -89,6 +93,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         return Response(error_body(code, str(message)), status=exc.status_code, headers=headers)
     return None  # anything else is a real bug: Django's 500 handler answers (json_500)
+
+
+def _is_redis_unavailable(exc: Exception) -> bool:
+    from config.resilience import is_redis_unavailable
+
+    return is_redis_unavailable(exc)
 
 
 def _is_pool_timeout(exc: Exception) -> bool:
@@ -111,12 +121,12 @@ def json_404(request, exception=None):
 
 
 def json_500(request):
-    # Raised inside middleware (sessions, auth) while the database is down: a 503, not a 500.
+    # Raised inside middleware (sessions, auth) while the database or Redis is down: a 503, not a 500.
     import sys
 
-    from config.resilience import is_database_unavailable, unavailable_response
+    from config.resilience import is_unavailable, unavailable_response
 
     current = sys.exc_info()[1]
-    if is_database_unavailable(current):
+    if is_unavailable(current):
         return unavailable_response(current)
     return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)

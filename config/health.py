@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
@@ -30,6 +31,11 @@ def cache_ok() -> tuple[bool, str]:
         cache.delete(key)
         return ok, "ok" if ok else "read-back failed"
     except Exception as exc:  # noqa: BLE001
+        from config.resilience import describe_failure, is_redis_unavailable, redis_state
+
+        if is_redis_unavailable(exc):
+            redis_state.failed(exc)
+            return False, describe_failure(exc)
         return False, exc.__class__.__name__
 
 
@@ -60,14 +66,32 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+# What a Redis outage takes away (the rest keeps working on the database; docs/DEPLOYMENT.md).
+REDIS_DEGRADED_IMPACT = (
+    "sessions and ban checks are read from the database; presence, the queue, call invites, realtime "
+    "events and the rate limits that fail closed (login, admin login, card scans, email codes, call "
+    "invites) answer 503 / unavailable until Redis is back"
+)
+
+
 @require_GET
 def readyz(request):
+    """200 ``ready``; 200 ``degraded`` while only Redis is unreachable (the process still serves: a
+    load balancer must keep it); 503 ``not_ready`` without the database or with migrations pending."""
+    from config.resilience import redis_state
+
     checks = {}
     db_ok, checks["database"] = database_ok()
     c_ok, checks["cache"] = cache_ok()
     m_ok, checks["migrations"] = migrations_ok() if db_ok else (False, "database down")
-    ready = db_ok and c_ok and m_ok
-    resp = JsonResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503)
+    degraded = []
+    if not c_ok and settings.REDIS_URL:
+        degraded.append({"component": "redis", "reason": checks["cache"], "impact": REDIS_DEGRADED_IMPACT})
+    elif c_ok and settings.REDIS_URL:
+        redis_state.recovered()
+    ready = db_ok and m_ok and (c_ok or bool(degraded))
+    status = ("degraded" if degraded else "ready") if ready else "not_ready"
+    resp = JsonResponse({"status": status, "checks": checks, "degraded": degraded}, status=200 if ready else 503)
     if not ready:
         resp["Retry-After"] = "5"
     return resp

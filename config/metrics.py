@@ -186,6 +186,7 @@ declare("http_requests_total", "counter", "HTTP requests by method, route patter
 declare("http_request_duration_seconds", "histogram", "HTTP request latency by method and route pattern")
 declare("db_slow_queries_total", "counter", "SQL statements slower than SLOW_QUERY_MS")
 declare("db_unavailable_total", "counter", "requests answered 503 because the database was unavailable")
+declare("redis_unavailable_total", "counter", "operations that found Redis unreachable (degraded: database fallback or 503)")
 declare("ws_connections", "gauge", "open WebSocket connections in this process (fed by realtime)")
 declare("ws_connects_total", "counter", "WebSocket connections accepted (fed by realtime)")
 declare("live_rooms", "gauge", "rooms currently live (fed by social via gauge_fn)")

@@ -263,6 +263,20 @@ def redis_key(key: str) -> str:
     return _shared_entry()[2].replace("\0", key)
 
 
+def _shared_get(key: str) -> Any:
+    """``cache.get`` through the process's backend.  A copy, not the truth: with Redis unreachable
+    it is a miss and the caller reads the database (``config.cacheaside``)."""
+    try:
+        return _shared().get(key)
+    except Exception as exc:
+        from config.resilience import is_redis_unavailable, redis_state
+
+        if not is_redis_unavailable(exc):
+            raise
+        redis_state.failed(exc)
+        return None
+
+
 class NearCache:
     """A coherent process-local copy of the shared-cache entries under one key prefix.
 
@@ -285,8 +299,8 @@ class NearCache:
     def get(self, key: str) -> Any:
         if not self.active():
             # The embedded configuration's local-memory cache is this process's own: nothing to
-            # keep coherent.
-            return _shared().get(key)
+            # keep coherent (with NEAR_CACHE_ENABLED=0 this is a Redis read).
+            return _shared_get(key)
         if not _tracker.launched:
             _tracker.ensure_started()
         rkey = redis_key(key)
@@ -299,7 +313,7 @@ class NearCache:
                     return hit[0]
             epoch = _tracker.epoch
         self.stats["misses"] += 1
-        value = _shared().get(key)
+        value = _shared_get(key)  # local copies are off while Redis is unreachable (tracking is down)
         if value is None:
             return None
         with _tracker.lock:

@@ -135,7 +135,7 @@ if REDIS_URL:
     # Pub/sub ignores the database number: the prefix carries it (config/isolation.py).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "config.channel_layer.RedisPubSubLayer",  # channels-redis pub/sub; survives outages
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": channel_layer_prefix(redis_url=REDIS_URL, key_prefix=X["CACHE_KEY_PREFIX"]),

@@ -96,7 +96,10 @@ class ReferralCreateApi(APIView):
     def post(self, request):
         data = ReferralCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        ratelimit.check(f"referral:user:{request.user.pk}", limit=50, window=86400, message="Too many intro links today.")
+        ratelimit.check(
+            f"referral:user:{request.user.pk}", limit=50, window=86400, message="Too many intro links today.",
+            on_outage=ratelimit.LOCAL,
+        )
         target = user_get_by_public_id(public_id=data.validated_data["target_user_id"])
         link = services.referral_create(actor=request.user, target=target, ip=client_ip(request))
         return Response(

@@ -289,7 +289,10 @@ def usc_scan(
     """
     device_id = (device_id or "")[:100]
     # Successful scans aren't failures, but they still answer "is this ID registered?": cap them.
-    ratelimit.check(f"usc-scan:ip:{ip}", limit=60, window=3600, message="Too many card scans; try again later.")
+    ratelimit.check(
+        f"usc-scan:ip:{ip}", limit=60, window=3600, message="Too many card scans; try again later.",
+        on_outage=ratelimit.CLOSED,  # guards card numbers against enumeration
+    )
     attempt = {"ip": ip, "device_id": device_id, "user_agent": (user_agent or "")[:300], "user": user}
 
     def record(success: bool, reason: str = "", card_hash: str = "", last4: str = "") -> None:

@@ -28,8 +28,10 @@ class CampusAdminSite(admin.AdminSite):
             username = (request.POST.get("username") or "").strip().lower()[:254]
             limit = settings.ADMIN_LOGIN_ATTEMPTS_PER_5_MIN
             try:
-                ratelimit.check(f"admin-login:ip:{ip}", limit=limit, window=LOGIN_WINDOW_SECONDS)
-                ratelimit.check(f"admin-login:user:{username}", limit=limit, window=LOGIN_WINDOW_SECONDS)
+                ratelimit.check(f"admin-login:ip:{ip}", limit=limit, window=LOGIN_WINDOW_SECONDS, on_outage=ratelimit.CLOSED)
+                ratelimit.check(
+                    f"admin-login:user:{username}", limit=limit, window=LOGIN_WINDOW_SECONDS, on_outage=ratelimit.CLOSED
+                )
             except RateLimited as exc:
                 context = {**self.each_context(request), "title": "Too many attempts", "retry_after": exc.retry_after}
                 response = TemplateResponse(request, "admin/login_rate_limited.html", context, status=429)

@@ -14,12 +14,11 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
-from config import clock, net
+from config import cacheaside, clock, net
 from config.nearcache import NearCache
 from moderation.models import Appeal, Ban, IpBan, Report
 
@@ -72,7 +71,7 @@ def user_ban_active(*, user_id: int) -> dict | None:
     entry = _ban_cache.get(key)
     if entry is None:
         entry = _load([user_id])[user_id] or _NOT_BANNED
-        cache.set(key, entry, timeout=settings.MODERATION_BAN_CACHE_SECONDS)
+        cacheaside.set(key, entry, timeout=settings.MODERATION_BAN_CACHE_SECONDS)
     return _still_active(entry, clock.now())
 
 
@@ -81,12 +80,14 @@ def banned_user_ids(*, user_ids) -> set[int]:
     ids = sorted({int(u) for u in user_ids})
     if not ids:
         return set()
-    entries = cache.get_many([BAN_KEY + str(uid) for uid in ids])
+    entries = cacheaside.get_many([BAN_KEY + str(uid) for uid in ids])  # {} while Redis is unreachable
     by_id = {uid: entries.get(BAN_KEY + str(uid)) for uid in ids}
     missing = [uid for uid, entry in by_id.items() if entry is None]
     if missing:
         loaded = {uid: (ban or _NOT_BANNED) for uid, ban in _load(missing).items()}
-        cache.set_many({BAN_KEY + str(uid): e for uid, e in loaded.items()}, timeout=settings.MODERATION_BAN_CACHE_SECONDS)
+        cacheaside.set_many(
+            {BAN_KEY + str(uid): e for uid, e in loaded.items()}, timeout=settings.MODERATION_BAN_CACHE_SECONDS
+        )
         by_id.update(loaded)
     now = clock.now()
     return {uid for uid, entry in by_id.items() if _still_active(entry, now) is not None}
@@ -135,18 +136,20 @@ def _ip_ban_entries_from_db() -> list[dict]:
 
 def _ip_ban_state() -> tuple[str, list[dict] | None]:
     """(version token, entries or None when this process already holds that version)."""
-    version = cache.get(IP_BANS_VERSION_KEY)
+    # While Redis is unreachable the reads miss and the fills are skipped: the list comes from the
+    # database once per IP_BAN_RECHECK_SECONDS per process (config/cacheaside.py).
+    version = cacheaside.get(IP_BANS_VERSION_KEY)
     if version is not None:
         if version == _local[0]:
             return version, None
-        entries = cache.get(_IP_BANS_LIST_KEY + version)
+        entries = cacheaside.get(_IP_BANS_LIST_KEY + version)
         if entries is not None:
             return version, entries
     entries = _ip_ban_entries_from_db()
     version = uuid.uuid4().hex
     ttl = settings.MODERATION_BAN_CACHE_SECONDS
-    cache.set(_IP_BANS_LIST_KEY + version, entries, timeout=ttl + 60)
-    cache.set(IP_BANS_VERSION_KEY, version, timeout=ttl)
+    cacheaside.set(_IP_BANS_LIST_KEY + version, entries, timeout=ttl + 60)
+    cacheaside.set(IP_BANS_VERSION_KEY, version, timeout=ttl)
     return version, entries
 
 

@@ -319,6 +319,7 @@ def report_create(
         limit=settings.MODERATION_REPORTS_PER_HOUR,
         window=3600,
         message="Too many reports; try again later.",
+        on_outage=ratelimit.LOCAL,  # a report must be possible during an outage
     )
     reported = user_get_by_public_id(public_id=reported_user_id)
     if reported.pk == reporter.pk:

@@ -13,13 +13,21 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from config.resilience import is_redis_unavailable, redis_state
 from realtime.groups import room_group, user_group
 
 
 def _group_send(group: str, event: dict) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(group, event)
+        try:
+            async_to_sync(layer.group_send)(group, event)
+        except Exception as exc:
+            # Sent after commit: a Redis outage loses the notice (sockets resynchronise through
+            # ``auth.ok``/``room.get`` once it is back), never the committed write it announces.
+            if not is_redis_unavailable(exc):
+                raise
+            redis_state.failed(exc)
 
 
 def user_send(*, user_id: int, message: dict) -> None:

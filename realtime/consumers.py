@@ -16,11 +16,19 @@ from django.conf import settings
 
 from config import clock, metrics
 from config.errors import ApplicationError
+from config.resilience import RedisUnavailable, is_unavailable, unavailable_body
 from realtime import calls, runtime, signaling
 from realtime.asyncdb import database_sync_to_async
 from realtime import services as rt
 from realtime.groups import room_group, user_group
-from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_SERVER_RESTART, ProtocolError, decode, validate
+from realtime.protocol import (
+    CLOSE_AUTH_FAILED,
+    CLOSE_HEARTBEAT_TIMEOUT,
+    CLOSE_SERVER_RESTART,
+    ProtocolError,
+    decode,
+    validate,
+)
 from social import services as social
 
 logger = logging.getLogger(__name__)
@@ -74,10 +82,10 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self._counted = True
         self._auth_task = asyncio.ensure_future(self._auth_deadline())
 
-    async def _auth_deadline(self):
-        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)
+    async def _auth_deadline(self, seconds: float | None = None, code: int = CLOSE_AUTH_FAILED, reason="auth timeout"):
+        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS if seconds is None else seconds)
         if self.user_id is None:
-            await self.close(code=CLOSE_AUTH_FAILED, reason="auth timeout")
+            await self.close(code=code, reason=reason)
 
     async def disconnect(self, code):
         if self._auth_task is not None:
@@ -88,9 +96,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if self.user_id is None:
             return
         runtime.unregister(self)
-        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        await self._discard(user_group(self.user_id))
         if self.room_id:
-            await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
+            await self._discard(room_group(self.room_id))
         if getattr(self, "released", False):  # graceful shutdown already released this user
             return
         try:
@@ -123,9 +131,23 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self._error(exc.code, exc.message, ref, fields=exc.fields)
         except ApplicationError as exc:
             await self._error(exc.code, exc.message, ref, fields=exc.fields, **exc.extra)
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):  # Redis (or the database) unreachable: degraded, socket kept
+                unavailable_body(exc)  # logged and counted like an HTTP 503
+                err = RedisUnavailable()
+                await self._error(err.code, err.message, ref, **err.extra)
+                return
             logger.exception("websocket handler failed")
             await self._error("server_error", "Something went wrong on our side.", ref)
+
+    async def _discard(self, group: str) -> None:
+        """Leave a group; with Redis unreachable there is nothing to leave (the subscription went
+        with the connection), and the socket's clean-up must go on."""
+        try:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
 
     async def _error(self, code: str, message: str, ref=None, **extra):
         body = {"type": "error", "code": code, "message": message}
@@ -142,13 +164,30 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if result.user is None:
             await self.close(code=result.close_code, reason=result.reason)
             return
-        self.user, self.user_id = result.user, result.user.pk
-        self._token = token  # re-checked on every heartbeat (revocation closes the socket)
+        # The user's group and presence need Redis: while it is unreachable the socket stays open
+        # and unauthenticated (``unavailable``; its token was valid), and the client sends ``auth``
+        # again after ``retry_after``; one that stays silent is closed like any silent socket.
+        try:
+            await self.channel_layer.group_add(user_group(result.user.pk), self.channel_name)
+            self.user, self.user_id = result.user, result.user.pk
+            self._token = token  # re-checked on every heartbeat (revocation closes the socket)
+            runtime.register(self)
+            ok = await database_sync_to_async(rt.socket_ready)(user=self.user, socket_id=self.channel_name)
+        except Exception:
+            runtime.unregister(self)
+            self.user = self.user_id = None
+            self._authing = False
+            await self._discard(user_group(result.user.pk))
+            if self._auth_task is not None:
+                self._auth_task.cancel()
+            self._auth_task = asyncio.ensure_future(
+                self._auth_deadline(
+                    settings.PRESENCE_TIMEOUT_SECONDS, code=CLOSE_HEARTBEAT_TIMEOUT, reason="heartbeat timeout"
+                )
+            )
+            raise
         if self._auth_task is not None:
             self._auth_task.cancel()
-        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
-        runtime.register(self)
-        ok = await database_sync_to_async(rt.socket_ready)(user=self.user, socket_id=self.channel_name)
         if ok["room"]:
             await self._join_room(ok["room"]["id"], mode=ok["room"].get("mode"))
         await self.send(text_data=_dumps(ok))

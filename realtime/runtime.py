@@ -91,8 +91,13 @@ async def run_forever() -> None:
             await _close_silent()
         except asyncio.CancelledError:
             raise
-        except Exception:  # keep sweeping: a database blip must not stop the loop for good
-            logger.exception("realtime background tick failed")
+        except Exception as exc:  # keep sweeping: a database blip must not stop the loop for good
+            from config.resilience import is_redis_unavailable, redis_state
+
+            if is_redis_unavailable(exc):
+                redis_state.failed(exc)  # one log line per outage, not one per tick
+            else:
+                logger.exception("realtime background tick failed")
         await asyncio.sleep(interval)
 
 

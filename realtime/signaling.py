@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import connections
 
 from config import ratelimit
+from config.resilience import is_redis_unavailable, redis_state
 from config.errors import RateLimited
 from social import messages
 
@@ -84,7 +85,13 @@ def _rate_check_batch(items: list[dict]) -> None:
         for key in keys:
             pipe.incr(key)
             pipe.expire(key, WINDOW + 1, nx=True)
-        counts = pipe.execute()[::2]
+        try:
+            counts = pipe.execute()[::2]
+        except Exception as exc:
+            if not is_redis_unavailable(exc):
+                raise
+            redis_state.failed(exc)  # per connection, so this process's own count is exact
+            counts = [ratelimit.local_hit(f"roommsg:{it['connection_id']}", window=WINDOW) for it in items]
     for it, count in zip(items, counts):
         if int(count) > limit:
             it["check"] = _rate_limited(retry_after)
@@ -165,4 +172,5 @@ def signal_check(*, connection_id: str) -> None:
     ratelimit.check(
         f"roomsig:{connection_id}", limit=settings.ROOM_SIGNAL_RATE_PER_10S, window=WINDOW,
         message="Too many signaling messages.",
+        on_outage=ratelimit.LOCAL,  # per connection: exact in this process
     )

@@ -40,6 +40,12 @@ class WsClient:
             if msg.get("type") == mtype:
                 return msg
 
+    def expect_any(self, timeout: float = 10) -> dict:
+        """The next frame, whatever its type."""
+        msg = json.loads(self.conn.recv(timeout=timeout))
+        self.seen.append(msg)
+        return msg
+
     def expect_closed(self, timeout: float = 10) -> int | None:
         deadline = time.monotonic() + timeout
         try:
