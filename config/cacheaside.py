@@ -5,6 +5,10 @@ reached, a read is a miss and a fill is skipped, so the caller answers from the 
 never wrong, never a 500.  Invalidations (``cache.delete``) are deliberately NOT here: a delete that
 fails must fail the change that needed it (it answers 503 and rolls back), or a copy that survives
 the outage would outlive the revocation or ban it was meant to drop.
+
+For ``REDIS_SKIP_COPIES_SECONDS`` after a failure these don't try Redis at all
+(``config.resilience.redis_state.skip_copies``), so a host that drops packets costs one connect
+timeout per second, not one per read.
 """
 
 from __future__ import annotations
@@ -17,16 +21,23 @@ from config.resilience import is_redis_unavailable, redis_state
 
 
 def get(key: str) -> Any:
+    if redis_state.skip_copies():
+        return None
     try:
-        return cache.get(key)
+        value = cache.get(key)
     except Exception as exc:
         if not is_redis_unavailable(exc):
             raise
         redis_state.failed(exc)
         return None
+    if redis_state.last_failure:
+        redis_state.recovered()
+    return value
 
 
 def get_many(keys: list[str]) -> dict:
+    if redis_state.skip_copies():
+        return {}
     try:
         return cache.get_many(keys)
     except Exception as exc:
@@ -37,6 +48,8 @@ def get_many(keys: list[str]) -> dict:
 
 
 def set(key: str, value: Any, timeout: float | None) -> None:  # noqa: A001 - the cache's own verb
+    if redis_state.skip_copies():
+        return
     try:
         cache.set(key, value, timeout=timeout)
     except Exception as exc:
@@ -46,6 +59,8 @@ def set(key: str, value: Any, timeout: float | None) -> None:  # noqa: A001 - th
 
 
 def set_many(mapping: dict, timeout: float | None) -> None:
+    if redis_state.skip_copies():
+        return
     try:
         cache.set_many(mapping, timeout=timeout)
     except Exception as exc:

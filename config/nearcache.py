@@ -40,6 +40,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from config import clock
+from config.resilience import is_redis_unavailable, redis_state
 
 logger = logging.getLogger(__name__)
 
@@ -266,15 +267,18 @@ def redis_key(key: str) -> str:
 def _shared_get(key: str) -> Any:
     """``cache.get`` through the process's backend.  A copy, not the truth: with Redis unreachable
     it is a miss and the caller reads the database (``config.cacheaside``)."""
+    if redis_state.skip_copies():
+        return None
     try:
-        return _shared().get(key)
+        value = _shared().get(key)
     except Exception as exc:
-        from config.resilience import is_redis_unavailable, redis_state
-
         if not is_redis_unavailable(exc):
             raise
         redis_state.failed(exc)
         return None
+    if redis_state.last_failure:
+        redis_state.recovered()
+    return value
 
 
 class NearCache:

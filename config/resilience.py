@@ -11,29 +11,31 @@ Redis holds copies and ephemeral state (docs/DESIGN.md).  Reads of copies (sessi
 fall back to the database (``config.cacheaside``); what truly needs Redis — presence, pending call
 invites, the channel layer, the rate limits that fail closed (``config.ratelimit``) — raises, and
 the same three places answer 503 ``unavailable`` (the WebSocket consumer answers
-``{"type": "error", "code": "unavailable"}`` and keeps the socket).  ``redis_state`` remembers the
-last failure for ``/readyz``; redis-py reconnects on the next command, so service heals by itself.
+``{"type": "error", "code": "unavailable"}`` and keeps the socket).  ``/readyz`` checks Redis itself
+and answers 200 ``degraded``.  redis-py reconnects on the next command, so service heals by itself.
 """
 
 from __future__ import annotations
 
 import logging
-
 import threading
-import time
 
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
-from config import metrics
+from config import clock, metrics
 from config.errors import ServiceUnavailable
 
 logger = logging.getLogger("config.database")
 redis_logger = logging.getLogger("config.redis")
 
 RETRY_AFTER_SECONDS = 5
-# A Redis failure newer than this makes /readyz report Redis as degraded (until a check succeeds).
+# Failures closer together than this are one outage: logged once.
 REDIS_DEGRADED_SECONDS = 10.0
+# For this long after a failure, reads and fills of cached copies don't try Redis at all (the
+# database answers): an unreachable host that drops packets would otherwise cost every request a
+# connect timeout per cache read.  The next try after that heals the path.
+REDIS_SKIP_COPIES_SECONDS = 1.0
 
 
 def is_database_unavailable(exc: BaseException | None) -> bool:
@@ -82,7 +84,8 @@ class RedisUnavailable(ServiceUnavailable):
 
 
 class _RedisState:
-    """When this process last failed to reach Redis, and how often (for /readyz and metrics)."""
+    """When this process last failed to reach Redis (one log line per outage; the short window in
+    which copies skip Redis)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -91,7 +94,7 @@ class _RedisState:
         self.failures = 0
 
     def failed(self, exc: BaseException) -> None:
-        now = time.monotonic()
+        now = clock.monotonic()
         with self.lock:
             quiet = now - self.last_failure < REDIS_DEGRADED_SECONDS
             self.last_failure = now
@@ -102,18 +105,17 @@ class _RedisState:
             redis_logger.warning("redis unavailable: %s (degraded until it answers)", self.last_reason)
 
     def recovered(self) -> None:
+        """Redis answered (a read of a copy, or /readyz's check)."""
         with self.lock:
             was_down = self.last_failure != 0.0
             self.last_failure = 0.0
         if was_down:
             redis_logger.warning("redis reachable again")
 
-    def degraded(self) -> str | None:
-        """The reason while a failure is recent, else None."""
-        with self.lock:
-            if self.last_failure and time.monotonic() - self.last_failure < REDIS_DEGRADED_SECONDS:
-                return self.last_reason
-        return None
+    def skip_copies(self) -> bool:
+        """True shortly after a failure: cache-aside reads and fills go straight to the database."""
+        last = self.last_failure
+        return bool(last) and clock.monotonic() - last < REDIS_SKIP_COPIES_SECONDS
 
 
 redis_state = _RedisState()

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from config import clock, metrics
 from config.errors import ApplicationError
-from config.resilience import RedisUnavailable, is_unavailable, unavailable_body
+from config.resilience import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
 from realtime import calls, runtime, signaling
 from realtime.asyncdb import database_sync_to_async
 from realtime import services as rt
@@ -133,9 +133,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self._error(exc.code, exc.message, ref, fields=exc.fields, **exc.extra)
         except Exception as exc:
             if is_unavailable(exc):  # Redis (or the database) unreachable: degraded, socket kept
-                unavailable_body(exc)  # logged and counted like an HTTP 503
-                err = RedisUnavailable()
-                await self._error(err.code, err.message, ref, **err.extra)
+                error = unavailable_body(exc)["error"]  # logged and counted like an HTTP 503
+                await self._error(error["code"], error["message"], ref, retry_after=RETRY_AFTER_SECONDS)
                 return
             logger.exception("websocket handler failed")
             await self._error("server_error", "Something went wrong on our side.", ref)

@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from config import ratelimit
 from config.errors import RateLimited
-from config.resilience import RedisUnavailable
+from config.resilience import RedisUnavailable, redis_state
 from tests.servers import free_port
 
 
@@ -36,6 +36,7 @@ def redis_unreachable():
         ip_ban_local_forget()
         yield url
         ip_ban_local_forget()
+    redis_state.recovered()  # the next test starts with Redis trusted again
 
 
 def test_rate_limits_choose_closed_local_or_open(redis_unreachable):
@@ -125,3 +126,42 @@ def test_readyz_says_redis_is_degraded_and_stays_in_service(redis_unreachable, c
     assert body["status"] == "degraded"
     assert body["checks"]["database"] == "ok" and body["checks"]["cache"].startswith("ConnectionError")
     assert [d["component"] for d in body["degraded"]] == ["redis"]
+
+
+def test_a_hung_redis_costs_one_timeout_not_one_per_read():
+    """A Redis host that accepts connections and never answers (a listening socket nobody serves):
+    the first read of a copy waits for the socket timeout; for REDIS_SKIP_COPIES_SECONDS after it,
+    reads don't try Redis at all; then one is tried again."""
+    import socket
+    import time
+
+    from config import cacheaside, clock
+    from config.resilience import REDIS_SKIP_COPIES_SECONDS
+
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        url = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+        caches = {
+            "default": {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": url,
+                "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.3, "SOCKET_TIMEOUT": 0.3},
+            }
+        }
+        try:
+            with override_settings(CACHES=caches, REDIS_URL=url):
+                started = time.monotonic()
+                assert cacheaside.get("k") is None
+                assert time.monotonic() - started >= 0.3  # waited for the socket timeout once
+                started = time.monotonic()
+                for _ in range(20):
+                    assert cacheaside.get("k") is None
+                    cacheaside.set("k", 1, timeout=5)
+                assert time.monotonic() - started < 0.3  # and not again within the window
+                clock.advance(REDIS_SKIP_COPIES_SECONDS + 0.1)
+                started = time.monotonic()
+                assert cacheaside.get("k") is None
+                assert time.monotonic() - started >= 0.3  # tried again after it
+        finally:
+            redis_state.recovered()
