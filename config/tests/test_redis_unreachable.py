@@ -19,7 +19,12 @@ from tests.servers import free_port
 
 
 @pytest.fixture
-def redis_unreachable():
+def redis_unreachable(monkeypatch):
+    from realtime import presence
+
+    # presence builds its store (a Redis client) once per process: build a throwaway one for the
+    # unreachable server, and give the next test the process's own back (monkeypatch restores it)
+    monkeypatch.setattr(presence, "_store", None)
     url = f"redis://127.0.0.1:{free_port()}/0"
     caches = {
         "default": {
