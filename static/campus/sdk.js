@@ -378,7 +378,7 @@ export class Session extends Emitter {
     this._ref = 0;
     /** @type {Map<string, {resolve: Function, reject: Function, timer: any, expect: string}>} */
     this._pending = new Map();
-    this._timers = { heartbeat: null, reconnect: null, gap: null, resend: null, watchdog: null };
+    this._timers = { heartbeat: null, reconnect: null, gap: null, resend: null, watchdog: null, auth: null };
     this._replaying = false;
     this._replayAgain = false;
     this._stopped = false;
@@ -662,13 +662,25 @@ export class Session extends Emitter {
 
   /** @param {any} msg */
   _onError(msg) {
+    if (msg.code === "unavailable" && this.state !== "open" && msg.ref === undefined && this.ws) {
+      // the answer to `auth` while the server's Redis is down: the socket stays open; ask again
+      const ws = this.ws;
+      this._clearTimer("auth");
+      this._timers.auth = this._setTimeout(() => {
+        this._timers.auth = null;
+        if (ws === this.ws && this.state !== "open") this._raw({ type: "auth", token: this.token });
+      }, Math.max(1000, (msg.retry_after || 1) * 1000));
+      return;
+    }
     const ref = typeof msg.ref === "string" ? msg.ref : "";
     if (ref.startsWith("m:")) {
       msg.handled = true;
       const clientId = ref.slice(2);
       const entry = this.outbox.get(clientId);
       if (!entry) return;
-      if (msg.code === "rate_limited") {
+      if (msg.code === "rate_limited" || msg.code === "unavailable") {
+        // unavailable: the server's Redis is down; the message may be stored already — resending
+        // it with the same client_id is safe (acked and stored once)
         entry.sentAt = -Infinity; // the resend timer sends it again, once the limit allows
         this._clearTimer("resend");
         this._armResend(Math.max(1000, (msg.retry_after || 1) * 1000));

@@ -237,6 +237,32 @@ test("outbox: a refused message is dropped and reported; rate limits wait and re
   assert.equal(ws().sent.filter((m) => m.type === "room.message" && m.client_id === slow.client_id).length, 2);
 });
 
+test("Redis down: auth answered unavailable is sent again after retry_after on the same socket", () => {
+  const { s, clock, ws } = setup();
+  ws().open();
+  assert.deepEqual(ws().types(), ["auth"]);
+  ws().push({ type: "error", code: "unavailable", message: "later", retry_after: 5 });
+  clock.advance(4999);
+  assert.deepEqual(ws().types(), ["auth"]);
+  clock.advance(1);
+  assert.deepEqual(ws().types(), ["auth", "auth"]);
+  assert.equal(FakeWS.all.length, 1); // the same socket, no reconnect
+  ws().push(authOk());
+  assert.equal(s.state, "open");
+});
+
+test("Redis down: a message answered unavailable stays in the outbox and is resent", () => {
+  const { s, clock, ws, events } = setup();
+  ws().open();
+  ws().push(authOk(room()));
+  const m = s.sendMessage("hello");
+  ws().push({ type: "error", code: "unavailable", message: "later", retry_after: 5, ref: "m:" + m.client_id });
+  assert.equal(s.outbox.size, 1);
+  assert.ok(!events.some(([t]) => t === "outbox.failed"));
+  clock.advance(5000);
+  assert.equal(ws().sent.filter((x) => x.type === "room.message" && x.client_id === m.client_id).length, 2);
+});
+
 test("replay after auth.ok with a room and after room.resumed, paging on has_more", () => {
   const { s, ws } = setup();
   ws().open();
