@@ -22,7 +22,7 @@ const state = {
   /** @type {any[]} */ queue: [],
   seconds: Math.min(Math.max(300, CONFIG.call_min_seconds), CONFIG.call_max_seconds),
   peerTyping: false,
-  /** @type {any} */ torch: null,
+  /** @type {Record<string, any>} inactivity warnings by the silent user's id */ torch: {},
   mic: true,
   cam: true,
   /** @type {string|null} */ usc_scan_token: null,
@@ -108,8 +108,8 @@ function showErrors(form, err) {
       if (input) {
         const id = `err-${field}`;
         input.setAttribute("aria-invalid", "true");
-        input.setAttribute("aria-describedby", id);
-        input.closest("label, .field").append(h("span.field-error", { id, role: "alert" }, msgs.join(" ")));
+        input.setAttribute("aria-describedby", [input.getAttribute("aria-describedby"), id].filter(Boolean).join(" "));
+        (input.closest(".field") || input.parentElement).append(h("span.field-error", { id, role: "alert" }, msgs.join(" ")));
         shown = true;
       }
     }
@@ -143,9 +143,14 @@ function onSubmit(form, fn) {
   });
 }
 
-/** @param {string} label @param {any} input @param {string} [hint] */
+let fieldSeq = 0;
+/** A labelled input; the hint is its description, not part of its name. @param {string} label @param {any} input @param {string} [hint] */
 function field(label, input, hint) {
-  return h("label.field", null, h("span.label", null, label), input, hint ? h("span.hint", null, hint) : null);
+  const id = input.id || `f${++fieldSeq}`;
+  input.id = id;
+  const hintEl = hint ? h("span.hint", { id: `${id}-hint` }, hint) : null;
+  if (hintEl) input.setAttribute("aria-describedby", hintEl.id);
+  return h("div.field", null, h("label.label", { for: id }, label), input, hintEl);
 }
 
 function genderSelect(value = "unspecified") {
@@ -488,8 +493,8 @@ function startSession() {
   s.on("outbox", () => renderChat());
   s.on("outbox.failed", (/** @type {any} */ e) => toast(`Not sent: ${e.error.message}`, "error"));
   s.on("room.typing", (/** @type {any} */ m) => setPeerTyping(m.typing));
-  s.on("room.inactivity_warning", (/** @type {any} */ m) => { state.torch = m; renderTorch(); });
-  s.on("room.inactivity_cleared", () => { state.torch = null; renderTorch(); });
+  s.on("room.inactivity_warning", (/** @type {any} */ m) => { state.torch[m.user] = m; renderTorch(); });
+  s.on("room.inactivity_cleared", (/** @type {any} */ m) => { delete state.torch[m.user]; renderTorch(); });
   s.on("invite.received", (/** @type {any} */ m) => { state.incoming = m.invite; renderInviteDialog(); });
   s.on("invite.sent", (/** @type {any} */ m) => { state.outgoing = m.invite; renderInviteDialog(); });
   s.on("invite.declined", (/** @type {any} */ m) => inviteOutcome(m.invite_id, "declined"));
@@ -718,10 +723,11 @@ function renderInviteDialog() {
   const count = h("span.countdown-num", null, String(Math.round(ttl)));
   const bar = h("progress.countdown", { max: ttl, value: ttl, "aria-label": "Seconds left to answer" });
   const what = `${inv.mode === "video" ? "video call" : "text chat"} · ${Math.round(inv.seconds / 60)} min`;
+  const What = what.charAt(0).toUpperCase() + what.slice(1);
   const body = h("div.stack.center.invite", { "data-invite": inv.id },
     avatar(who, "big"),
     h("h2", null, incoming ? `${who.name} wants a ${what}` : `Calling ${who.name}…`),
-    h("p.muted", null, incoming ? "Answer before the time runs out." : `${what}. Waiting for an answer.`),
+    h("p.muted", null, incoming ? "Answer before the time runs out." : `${What}. Waiting for an answer.`),
     bar, h("p.muted.small", { "aria-live": "off" }, count, " s left"),
     incoming
       ? h("div.row.center", null,
@@ -765,7 +771,7 @@ async function onRoom(e) {
   state.incoming = null;
   state.outgoing = null;
   renderInviteDialog();
-  if (e.reason === "started") state.torch = null;
+  if (e.reason === "started") state.torch = {};
   state.ended = null;
   if (e.room.mode === "video" && !state.call) startVideo();
   if (route() !== "room") go("room");
@@ -813,7 +819,7 @@ function stopMedia() {
 /** @param {any} e */
 function onRoomEnded(e) {
   stopMedia();
-  state.torch = null;
+  state.torch = {};
   state.peerTyping = false;
   state.ended = e;
   go("ended");
@@ -936,14 +942,22 @@ function setPeerTyping(typing) {
 function renderTorch() {
   const box = document.getElementById("torch");
   if (!box) return;
-  const t = state.torch;
-  if (!t) { box.replaceChildren(); return; }
-  const left = Math.max(0, Math.round((Date.parse(t.deadline) - Date.now()) / 1000));
   const s = state.session;
-  const text = t.you
-    ? `You've been quiet for a while. Send a message within ${left} s or the chat ends.`
-    : `${s && s.room ? s.room.peer.name : "Your partner"} has been quiet. The chat ends in ${left} s unless they write.`;
-  box.replaceChildren(h("div.torch", { role: "alert" }, h("span.torch-icon", { "aria-hidden": "true" }, "🔥"), text));
+  // yours first: it is the one you can do something about
+  const warnings = Object.values(state.torch).sort((a, b) => Number(b.you) - Number(a.you));
+  const key = warnings.map((t) => `${t.user}@${t.deadline}`).join(",");
+  if (box.dataset.key !== key) {
+    // rebuilt only when the warnings change (an alert re-inserted every tick would be re-announced)
+    box.dataset.key = key;
+    box.replaceChildren(...warnings.map((t) => h("div.torch", { role: t.you ? "alert" : "status", "data-you": String(!!t.you) },
+      h("span.torch-icon", { "aria-hidden": "true" }, "🔥"),
+      h("span", null, t.you ? "You've been quiet for a while. Send a message within " : `${s && s.room ? s.room.peer.name : "Your partner"} has been quiet. The chat ends in `,
+        h("span.torch-left", { "aria-live": "off", "data-deadline": t.deadline }), " s",
+        t.you ? " or the chat ends." : " unless they write."))));
+  }
+  for (const el of box.querySelectorAll(".torch-left")) {
+    el.textContent = String(Math.max(0, Math.round((Date.parse(el.dataset.deadline) - Date.now()) / 1000)));
+  }
 }
 
 function renderEnded() {

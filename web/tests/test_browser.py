@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from invites.services import invite_batch_create
 from social.models import Room, RoomMessage
@@ -311,3 +312,123 @@ def test_join_link_opens_sign_up_with_the_code_filled_in(daphne_factory, make_us
             browser.close()
     code.refresh_from_db()
     assert code.uses == 1
+
+
+def in_thread(fn, *args, **kwargs):
+    """Run database code outside Playwright's event loop (Django refuses sync ORM calls inside it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
+def test_invite_outcomes_torch_rule_account_and_ban(daphne_factory, make_user):
+    """Every invite outcome is shown, the torch warning counts down and clears, a guest becomes
+    permanent with the e-mailed code, blocking hides a person, and a ban closes the app to the ban
+    screen."""
+    import re
+    from datetime import timedelta
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from accounts.models import User
+    from moderation.services import ban_create
+
+    moderator = make_user(name="Mod", is_staff=True)
+    env = {**SERVER_ENV, "INVITE_TTL_SECONDS": "4", "TORCH_IDLE_SECONDS": "3"}
+    if not settings.REDIS_URL:
+        # embedded: the server's cache is its own memory, so a ban written by this test process
+        # could not invalidate its cached ban check; don't cache it
+        env["MODERATION_BAN_CACHE_SECONDS"] = "0"
+    server = daphne_factory(env=env)
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            cat, dan = (browser.new_context(viewport={"width": 1100, "height": 800}).new_page() for _ in range(2))
+            for page, name in ((cat, "Cat"), (dan, "Dan")):
+                page.set_default_timeout(20_000)
+                page.on("dialog", lambda d: d.accept())
+                page.goto(server.base_url + "/")
+                page.get_by_label("Your first name").fill(name)
+                page.get_by_role("button", name="Start chatting").click()
+                page.get_by_role("link", name="Skip for now").click()
+                page.get_by_role("link", name="Skip for now").click()
+                page.get_by_text("Available for calls").click()
+            dan_card = cat.locator("article.person", has_text="Dan")
+
+            # declined
+            dan_card.get_by_role("button", name="Text chat").click()
+            dan.get_by_role("button", name="Decline").click()
+            expect(cat.locator("#toasts")).to_contain_text("Dan declined your invite.")
+            expect(cat.locator(".invite-dialog")).to_have_count(0)
+            # cancelled
+            dan_card.get_by_role("button", name="Text chat").click()
+            expect(dan.locator(".invite-dialog")).to_be_visible()
+            cat.get_by_role("button", name="Cancel").click()
+            expect(dan.locator("#toasts")).to_contain_text("Cat cancelled the invite.")
+            # expired (INVITE_TTL_SECONDS=4): the countdown runs out on both sides
+            dan_card.get_by_role("button", name="Video call").click()
+            expect(dan.locator(".invite-dialog .countdown-num")).to_have_text(re.compile(r"^[1-4]$"))
+            expect(cat.locator("#toasts")).to_contain_text("Dan didn't answer in time.", timeout=15_000)
+            expect(dan.locator("#toasts")).to_contain_text("You missed Cat's invite.")
+            shot(dan, "14-invite-missed")
+
+            # a text room where nobody writes: both get the torch warning with a countdown
+            dan_card.get_by_role("button", name="Text chat").click()
+            dan.get_by_role("button", name="Accept").click()
+            expect(cat.locator(".torch[data-you=true]")).to_contain_text("You've been quiet", timeout=15_000)
+            expect(cat.locator(".torch[data-you=false]")).to_contain_text("Dan has been quiet")
+            left = int(cat.locator(".torch[data-you=true] .torch-left").inner_text())
+            assert 0 < left <= 60
+            shot(cat, "15-torch-warning")
+            cat.get_by_label("Message").fill("still here!")
+            cat.keyboard.press("Enter")
+            expect(cat.locator(".torch[data-you=true]")).to_have_count(0)  # cleared (until 3 s of silence again)
+            expect(dan.locator(".torch[data-you=true]")).to_contain_text("You've been quiet")
+            dan.get_by_role("button", name="End call").click()
+            expect(cat.locator("main")).to_contain_text("Dan ended the call.")
+
+            # Dan blocks Cat from the list: she is gone from it
+            dan.get_by_role("link", name="Back to people").click()
+            cat.get_by_role("link", name="Back to people").click()
+            dan.locator("article.person", has_text="Cat").get_by_role("button", name="Block").click()
+            expect(dan.locator("article.person", has_text="Cat")).to_have_count(0)
+            expect(dan.locator("#toasts")).to_contain_text("Cat is blocked.")
+            expect(cat.locator("article.person", has_text="Dan")).to_have_count(0, timeout=15_000)
+
+            # Cat makes her account permanent with the code from the e-mail (console backend: the log)
+            cat.get_by_role("link", name="Me", exact=True).click()
+            cat.get_by_label("E-mail", exact=True).fill("cat@example.edu")
+            cat.get_by_label("Password", exact=True).fill("purr-purr-2026")
+            cat.get_by_role("button", name="Send me a code").click()
+            expect(cat.get_by_label("6-digit code from the e-mail")).to_be_visible()
+            deadline = time.monotonic() + 15
+            code = None
+            while code is None and time.monotonic() < deadline:
+                found = re.findall(r"Your code is (\d{6})\.", server.log_tail(400))
+                code = found[-1] if found else None
+                if code is None:
+                    cat.wait_for_timeout(200)  # polling the server's log, bounded by the deadline
+            assert code, server.log_tail()
+            cat.get_by_label("6-digit code from the e-mail").fill(code)
+            cat.get_by_role("button", name="Make my account permanent").click()
+            expect(cat.locator(".me-head")).to_contain_text("Permanent account")
+            expect(cat.locator("main")).to_contain_text("Signed in as cat@example.edu ✓")
+            expect(cat.get_by_role("region", name="Devices")).to_contain_text("this device")
+            with cat.expect_download() as dl:
+                cat.get_by_role("button", name="Download my data").click()
+            assert dl.value.suggested_filename == "my-data.json"
+            shot(cat, "16-me-permanent")
+
+            # a moderator bans Dan: with Redis his socket is closed (4403) at once, from this
+            # process; the embedded configuration is one process by design (its channel layer is
+            # that process's memory), so there the ban is found when the app opens again
+            in_thread(lambda: ban_create(user=User.objects.get(name="Dan"), actor=moderator,
+                                         reason="Spam in the queue", duration=timedelta(hours=24)))
+            if not settings.REDIS_URL:
+                dan.reload()
+            expect(dan.get_by_role("heading", name="You can't use Campus Chat right now")).to_be_visible()
+            expect(dan.locator("main")).to_contain_text("Spam in the queue")
+            shot(dan, "17-banned")
+        finally:
+            browser.close()
