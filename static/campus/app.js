@@ -950,7 +950,7 @@ function renderTorch() {
     // rebuilt only when the warnings change (an alert re-inserted every tick would be re-announced)
     box.dataset.key = key;
     box.replaceChildren(...warnings.map((t) => h("div.torch", { role: t.you ? "alert" : "status", "data-you": String(!!t.you) },
-      h("span.torch-icon", { "aria-hidden": "true" }, "🔥"),
+      h("span.torch-icon", { "aria-hidden": "true" }, "!"),
       h("span", null, t.you ? "You've been quiet for a while. Send a message within " : `${s && s.room ? s.room.peer.name : "Your partner"} has been quiet. The chat ends in `,
         h("span.torch-left", { "aria-live": "off", "data-deadline": t.deadline }), " s",
         t.you ? " or the chat ends." : " unless they write."))));
@@ -1204,7 +1204,7 @@ function devicesSection() {
 /** @param {any} me */
 function dataSection(me) {
   const del = h("form.stack", null,
-    me.account_type === "guest" ? null : field("Password", h("input", { name: "password", type: "password", autocomplete: "current-password" })),
+    me.account_type === "guest" ? null : field("Your password (to delete the account)", h("input", { name: "password", type: "password", autocomplete: "current-password" })),
     h("button.danger-fill", { type: "submit" }, "Delete my account"));
   onSubmit(del, async (d) => {
     if (!confirm("Delete your account and everything in it? This can't be undone.")) return;

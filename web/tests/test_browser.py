@@ -318,8 +318,16 @@ def in_thread(fn, *args, **kwargs):
     """Run database code outside Playwright's event loop (Django refuses sync ORM calls inside it)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from django.db import connection
+
+    def run():
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connection.close()  # that thread's own connection (it would hold the test database open)
+
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args, **kwargs).result()
+        return pool.submit(run).result()
 
 
 def test_invite_outcomes_torch_rule_account_and_ban(daphne_factory, make_user):
