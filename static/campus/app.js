@@ -597,11 +597,37 @@ function renderQueue() {
         h("label.inline", null, "Call length ", length),
       ),
     ),
-    statusLine,
+    h("div.row.between", null, statusLine, locationButton()),
     h("div#queue.grid", { "aria-live": "polite" }, queueCards()),
   );
   refreshQueue();
   timers.push(setInterval(refreshQueue, 4000));
+}
+
+/** Opt-in: share an approximate location so cards show how far people are (never coordinates). */
+function locationButton() {
+  if (!navigator.geolocation) return null;
+  const button = h("button.link#share-location", { type: "button", "aria-pressed": "false" }, "Show distances");
+  const set = (/** @type {boolean} */ on) => {
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = on ? "Stop sharing my area" : "Show distances";
+  };
+  api.myLocation().then((loc) => set(!!loc), () => {});
+  button.addEventListener("click", () => {
+    if (button.getAttribute("aria-pressed") === "true") {
+      api.stopSharingLocation().then(() => { set(false); toast("Your location is deleted.", "ok"); refreshQueue(); }, (e) => toast(e.message, "error"));
+      return;
+    }
+    if (!confirm("Share your approximate area (about 500 m) for 24 hours? Others only see a distance like “1–5 km”.")) return;
+    navigator.geolocation.getCurrentPosition(
+      (pos) => api.shareLocation(pos.coords.latitude, pos.coords.longitude, pos.coords.accuracy).then(
+        () => { set(true); toast("Distances are shown for people who share theirs too.", "ok"); refreshQueue(); },
+        (e) => toast(e.message, "error")),
+      () => toast("The browser didn't give a location.", "error"),
+      { maximumAge: 600000, timeout: 15000 },
+    );
+  });
+  return button;
 }
 
 function availabilityText() {
@@ -634,6 +660,7 @@ function queueCards() {
       h("h2", null, u.name),
       u.bio ? h("p.bio", null, u.bio) : h("p.bio.muted", null, "No bio yet."),
       u.instagram_handle ? h("p.muted.small", null, "@" + u.instagram_handle) : null,
+      u.distance ? h("p.small.distance", null, u.distance === "far" ? "Far away" : `${u.distance} away`) : null,
       u.cooldown_until ? h("p.muted.small", null, `Talked recently — again after ${fmtTime(u.cooldown_until)}`) : null,
     ),
     h("div.person-actions", null,

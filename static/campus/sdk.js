@@ -160,6 +160,13 @@ export class Api {
     return this.request("PUT", path, { form });
   }
   myBan() { return this.request("GET", "/api/me/ban"); }
+  /** My stored (coarsened) location, or null when none is live. */
+  myLocation() { return this.request("GET", "/api/me/location"); }
+  /** Share my location (opt-in: others only ever see a distance bucket). @param {number} lat @param {number} lon @param {number} [accuracy_m] */
+  shareLocation(lat, lon, accuracy_m = 0) {
+    return this.request("PUT", "/api/me/location", { json: { lat, lon, accuracy_m: Math.round(accuracy_m), consent: true } });
+  }
+  stopSharingLocation() { return this.request("DELETE", "/api/me/location"); }
 
   // --- social --------------------------------------------------------------------------------------
   /** @param {{offset?: number, limit?: number, include_cooldown?: boolean}} [q] */

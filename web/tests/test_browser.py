@@ -38,7 +38,7 @@ ARGS = [
 SERVER_ENV = {
     "DEBUG": "1",  # serves uploaded photos under /media/ (the development default)
     "CALL_COOLDOWN_SECONDS": "0",  # the same two people call twice in this test
-    "ROOM_GRACE_SECONDS": "20",  # room for a slow CI machine to restart Daphne
+    "ROOM_GRACE_SECONDS": "60",  # room for a slow, shared CI machine to restart Daphne and Chromium to notice
     "CALL_COMPLETION_MIN_SECONDS": "1",  # both calls count towards the invite code, however short
 }
 
@@ -352,7 +352,11 @@ def test_invite_outcomes_torch_rule_account_and_ban(daphne_factory, make_user):
     with sync_playwright() as pw:
         browser = launch(pw)
         try:
-            cat, dan = (browser.new_context(viewport={"width": 1100, "height": 800}).new_page() for _ in range(2))
+            cat, dan = (
+                browser.new_context(viewport={"width": 1100, "height": 800}, permissions=["geolocation"],
+                                    geolocation={"latitude": 34.0224, "longitude": -118.2851 + i * 0.003}).new_page()
+                for i in range(2)
+            )
             for page, name in ((cat, "Cat"), (dan, "Dan")):
                 page.set_default_timeout(20_000)
                 page.on("dialog", lambda d: d.accept())
@@ -363,6 +367,15 @@ def test_invite_outcomes_torch_rule_account_and_ban(daphne_factory, make_user):
                 page.get_by_role("link", name="Skip for now").click()
                 page.get_by_text("Available for calls").click()
             dan_card = cat.locator("article.person", has_text="Dan")
+
+            # both share their approximate area: cards show a distance bucket, never coordinates
+            expect(dan_card).to_be_visible()
+            expect(dan_card.locator(".distance")).to_have_count(0)
+            for page in (cat, dan):
+                page.get_by_role("button", name="Show distances").click()
+                expect(page.get_by_role("button", name="Stop sharing my area")).to_be_visible()
+            expect(dan_card.locator(".distance")).to_have_text("< 1 km away", timeout=15_000)
+            shot(cat, "14-queue-distance")
 
             # declined
             dan_card.get_by_role("button", name="Text chat").click()
