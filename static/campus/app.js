@@ -495,8 +495,9 @@ function startSession() {
   s.on("room.typing", (/** @type {any} */ m) => setPeerTyping(m.typing));
   s.on("room.inactivity_warning", (/** @type {any} */ m) => { state.torch[m.user] = m; renderTorch(); });
   s.on("room.inactivity_cleared", (/** @type {any} */ m) => { delete state.torch[m.user]; renderTorch(); });
-  s.on("invite.received", (/** @type {any} */ m) => { state.incoming = m.invite; renderInviteDialog(); });
-  s.on("invite.sent", (/** @type {any} */ m) => { state.outgoing = m.invite; renderInviteDialog(); });
+  // the countdown runs from when the invite arrived (not from the server's clock, which may differ)
+  s.on("invite.received", (/** @type {any} */ m) => { state.incoming = { ...m.invite, _at: Date.now() }; renderInviteDialog(); });
+  s.on("invite.sent", (/** @type {any} */ m) => { state.outgoing = { ...m.invite, _at: Date.now() }; renderInviteDialog(); });
   s.on("invite.declined", (/** @type {any} */ m) => inviteOutcome(m.invite_id, "declined"));
   s.on("invite.cancelled", (/** @type {any} */ m) => inviteOutcome(m.invite_id, "cancelled"));
   s.on("invite.expired", (/** @type {any} */ m) => inviteOutcome(m.invite_id, "expired"));
@@ -746,7 +747,7 @@ function renderInviteDialog() {
   const incoming = inv === state.incoming;
   const who = incoming ? inv.from : inv.to;
   const ttl = CONFIG.invite_ttl_seconds;
-  const started = Date.now();
+  const started = inv._at || Date.now();
   const count = h("span.countdown-num", null, String(Math.round(ttl)));
   const bar = h("progress.countdown", { max: ttl, value: ttl, "aria-label": "Seconds left to answer" });
   const what = `${inv.mode === "video" ? "video call" : "text chat"} · ${Math.round(inv.seconds / 60)} min`;
