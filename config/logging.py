@@ -30,3 +30,20 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+class RedisOutageFilter(logging.Filter):
+    """Drops a library's "lost the connection to Redis" errors (channels-redis logs one with a
+    traceback every second while Redis is down): the outage is counted and logged once by
+    ``config.redis`` (``config.resilience.redis_state``).  Any other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:
+            return True
+        from config.resilience import is_redis_unavailable, redis_state
+
+        if not is_redis_unavailable(exc):
+            return True
+        redis_state.failed(exc)
+        return False

@@ -170,3 +170,32 @@ def test_a_hung_redis_costs_one_timeout_not_one_per_read():
                 assert time.monotonic() - started >= 0.3  # tried again after it
         finally:
             redis_state.recovered()
+
+
+def test_channels_redis_outage_tracebacks_are_dropped_other_records_kept(caplog):
+    """channels-redis logs "Unexpected exception in receive task" with a traceback every second
+    while Redis is down; the outage is logged once by config.redis instead."""
+    import logging
+
+    import redis
+
+    logger = logging.getLogger("channels_redis.pubsub")
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(3):
+                try:
+                    raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:1.")
+                except redis.exceptions.ConnectionError:
+                    logger.exception("Unexpected exception in receive task")
+            try:
+                raise ValueError("a real bug")
+            except ValueError:
+                logger.exception("Unexpected exception in receive task")
+            logger.warning("plain warning")
+    finally:
+        redis_state.recovered()
+    by_logger = [(r.name, r.getMessage()) for r in caplog.records]
+    assert [m for n, m in by_logger if n == "channels_redis.pubsub"] == [
+        "Unexpected exception in receive task", "plain warning",
+    ]
+    assert sum(1 for n, m in by_logger if n == "config.redis" and m.startswith("redis unavailable")) == 1
