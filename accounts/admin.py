@@ -233,6 +233,12 @@ class UserAdmin(BaseUserAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Moderators view accounts: no "Set password" button that would only lead to a 403.
+            fieldsets = tuple(
+                (name, {**opts, "fields": tuple(f for f in opts.get("fields", ()) if f != "password")})
+                for name, opts in fieldsets
+            )
         if not request.user.is_superuser or obj is None:
             return fieldsets
         # Superusers get the field with the (audited) reveal button; nobody else sees it.

@@ -112,11 +112,35 @@ def json_400(request, exception=None):
     return JsonResponse(error_body("bad_request", "Bad request."), status=400)
 
 
+def _admin_page(request, status: int, title: str, text: str):
+    """Inside the admin, errors are admin pages (a moderator never sees the API's raw JSON)."""
+    from django.contrib import admin
+    from django.template.response import TemplateResponse
+
+    context = {**admin.site.each_context(request), "title": title, "error_text": text}
+    response = TemplateResponse(request, "admin/error_page.html", context, status=status)
+    return response.render()
+
+
+def _in_admin(request) -> bool:
+    from django.urls import reverse
+
+    try:
+        return request.path.startswith(reverse("admin:index"))
+    except Exception:  # noqa: BLE001 - no admin mounted
+        return False
+
+
 def json_403(request, exception=None):
+    if _in_admin(request):
+        return _admin_page(request, 403, "Not allowed",
+                           "Your account can't do this. Ask a superuser if you need this permission.")
     return JsonResponse(error_body("permission_denied", "Forbidden."), status=403)
 
 
 def json_404(request, exception=None):
+    if _in_admin(request):
+        return _admin_page(request, 404, "Not found", "There is nothing at this address (it may have been removed).")
     return JsonResponse(error_body("not_found", "Not found."), status=404)
 
 

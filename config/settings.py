@@ -322,6 +322,7 @@ MODERATION_AUTO_BAN_HOURS = X["MODERATION_AUTO_BAN_HOURS"]  # length of the auto
 MODERATION_REPORTS_PER_HOUR = X["MODERATION_REPORTS_PER_HOUR"]  # per reporter
 MODERATION_BAN_CACHE_SECONDS = X["MODERATION_BAN_CACHE_SECONDS"]
 MODERATION_APPEAL_WINDOW_DAYS = X["MODERATION_APPEAL_WINDOW_DAYS"]  # a ban or warning may be appealed this long
+MODERATION_DIGEST_MINUTES = X["MODERATION_DIGEST_MINUTES"]  # at most one new-cases e-mail per this, per moderator
 # How long a process trusts its copy of the IP-ban list before comparing it with the shared
 # version (changes made on another process take effect within this time).
 IP_BAN_RECHECK_SECONDS = X["IP_BAN_RECHECK_SECONDS"]  # ban / IP-ban cache entries (invalidated on change)

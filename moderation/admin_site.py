@@ -58,8 +58,29 @@ class CampusAdminSite(admin.AdminSite):
         urls = [
             path("dashboard/", self.admin_view(self.dashboard_view), name="moderation_dashboard"),
             path("cases/", self.admin_view(self.cases_view), name="moderation_cases"),
+            path("cases/digest/", self.admin_view(self.digest_view), name="moderation_digest"),
         ]
         return urls + super().get_urls()
+
+    def digest_view(self, request):
+        """Turn the e-mail digest of new cases on or off for oneself (POST)."""
+        from django.contrib import messages
+        from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+        from django.urls import reverse
+
+        from moderation.digest import digest_subscribe
+
+        if not request.user.has_perm("moderation.view_report"):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        on = request.POST.get("on") == "1"
+        if on and not request.user.email:
+            messages.error(request, "Your account has no e-mail address to send the digest to.")
+        else:
+            digest_subscribe(moderator=request.user, on=on)
+            messages.success(request, "Case digest turned on." if on else "Case digest turned off.")
+        return HttpResponseRedirect(reverse("admin:moderation_cases"))
 
     def cases_view(self, request):
         """The queue, one row per case (open reports grouped by the reported user)."""
@@ -103,8 +124,14 @@ class CampusAdminSite(admin.AdminSite):
             }
             for r in rows
         ]
+        from django.conf import settings as dj_settings
+
+        from moderation.digest import digest_subscribed
+
         context = {
             **self.each_context(request), "title": "Cases", "cases": table, "filter": f,
+            "digest_on": digest_subscribed(moderator=request.user),
+            "digest_minutes": dj_settings.MODERATION_DIGEST_MINUTES,
             "category": category or "", "categories": Report.Category.choices,
         }
         return TemplateResponse(request, "admin/moderation/cases.html", context)

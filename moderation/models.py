@@ -295,3 +295,16 @@ class Appeal(models.Model):
     def __str__(self) -> str:
         subject = f"ban #{self.ban_id}" if self.ban_id else f"warning #{self.strike_id}"
         return f"Appeal #{self.pk} of {subject} ({self.get_status_display()})"
+
+
+class CaseDigestSubscription(models.Model):
+    """A moderator who asked for an e-mail digest of new cases (at most every
+    ``MODERATION_DIGEST_MINUTES``).  ``last_sent_at`` is the cut-off of the last digest."""
+
+    moderator = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                     related_name="case_digest")
+    created_at = models.DateTimeField()
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"case digest for user #{self.moderator_id}"

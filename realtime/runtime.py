@@ -45,6 +45,10 @@ def local_user_ids() -> set[int]:
     return {c.user_id for c in list(_consumers.values()) if getattr(c, "user_id", None)}
 
 
+DIGEST_CHECK_SECONDS = 60.0
+_next_digest_check = 0.0
+
+
 def tick(*, user_ids: set[int], renew: bool) -> dict:
     """One round of background work (sync; runs in a worker thread)."""
     from realtime.calls import invites_expire
@@ -59,6 +63,12 @@ def tick(*, user_ids: set[int], renew: bool) -> dict:
             room_participant_connected(user_id=uid)
     result.update(room_sweep())
     result["invites_expired"] = invites_expire()
+    global _next_digest_check
+    if started >= _next_digest_check:  # moderators' new-case e-mails: due ones, about once a minute
+        from moderation.digest import digest_send_due
+
+        _next_digest_check = started + DIGEST_CHECK_SECONDS
+        result["digests_sent"] = digest_send_due()
     metrics.inc("sweeper_runs_total")
     metrics.observe("sweeper_duration_seconds", time.monotonic() - started)
     metrics.gauge_set("sweeper_last_run_timestamp_seconds", time.time())
