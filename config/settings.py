@@ -262,7 +262,11 @@ SPECTACULAR_SETTINGS = {
 OPEN_SIGNUP = X["OPEN_SIGNUP"]
 PRESENCE_HEARTBEAT_SECONDS = X["PRESENCE_HEARTBEAT_SECONDS"]
 PRESENCE_TIMEOUT_SECONDS = X["PRESENCE_TIMEOUT_SECONDS"]
-ROOM_GRACE_SECONDS = X["ROOM_GRACE_SECONDS"]
+ROOM_GRACE_SECONDS = X["ROOM_GRACE_SECONDS"]  # a user's last socket closed → the room waits this long
+# ... and this long when the *server* went away (lease expired: process killed; or SIGTERM):
+# counted from the moment a live process notices, so a reconnect storm never ends the calls
+# people come back to (docs/REALTIME.md §7).
+ROOM_RESTART_GRACE_SECONDS = X["ROOM_RESTART_GRACE_SECONDS"]
 INVITE_TTL_SECONDS = X["INVITE_TTL_SECONDS"]
 SWEEPER_INTERVAL_SECONDS = X["SWEEPER_INTERVAL_SECONDS"]
 CALL_MIN_SECONDS = X["CALL_MIN_SECONDS"]

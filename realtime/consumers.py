@@ -159,7 +159,16 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if self._authing:
             raise ProtocolError("already_authenticated", "Authentication is in progress.")
         self._authing = True
-        result = await database_sync_to_async(rt.socket_authenticate)(token=token)
+        if self._auth_task is not None:
+            # The deadline is for the client to send ``auth``; once it has, a reconnect storm
+            # that makes our answer slow must not close the socket as if the token were bad.
+            self._auth_task.cancel()
+        try:
+            result = await database_sync_to_async(rt.socket_authenticate)(token=token)
+        except Exception:  # e.g. the database is down: the client may send ``auth`` again
+            self._authing = False
+            self._auth_task = asyncio.ensure_future(self._auth_deadline())
+            raise
         if result.user is None:
             await self.close(code=result.close_code, reason=result.reason)
             return
@@ -185,8 +194,6 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 )
             )
             raise
-        if self._auth_task is not None:
-            self._auth_task.cancel()
         if ok["room"]:
             await self._join_room(ok["room"]["id"], mode=ok["room"].get("mode"))
         await self.send(text_data=_dumps(ok))

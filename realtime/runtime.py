@@ -158,7 +158,7 @@ def release_users(*, user_ids: set[int]) -> None:
         if remaining.get(uid, 0) > 0:
             continue  # the user has a socket on another process: their room stays connected
         try:
-            room_participant_disconnected(user_id=uid)
+            room_participant_disconnected(user_id=uid, server_going_away=True)
         except Exception:  # noqa: BLE001 - the lease expiry covers this user
             logger.exception("release of user %s failed", uid)
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from accounts.models import User
 from accounts.services import user_timer_add
@@ -40,6 +40,12 @@ def _lease() -> timedelta:
 
 def _grace() -> timedelta:
     return timedelta(seconds=settings.ROOM_GRACE_SECONDS)
+
+
+def _restart_grace() -> timedelta:
+    """The grace when the participant's *server* went away (not their fault): at least the
+    user grace, so a reconnect storm after a restart never ends calls people come back to."""
+    return max(_grace(), timedelta(seconds=settings.ROOM_RESTART_GRACE_SECONDS))
 
 
 # --- what clients are told -----------------------------------------------------------------------
@@ -256,19 +262,21 @@ def room_participant_connected(*, user_id: int) -> dict | None:
         return room_payload(room=room, user_id=user_id, participants=participants, now=now)
 
 
-def _disconnect_locked(room: Room, user_id: int, now: datetime, *, last_seen: datetime | None = None) -> None:
-    """Mark the participant gone; an active room enters grace with deadline now + grace.
+def _disconnect_locked(
+    room: Room, user_id: int, now: datetime, *, last_seen: datetime | None = None, grace: timedelta | None = None
+) -> None:
+    """Mark the participant gone; an active room enters grace with deadline now + ``grace``
+    (default: the user grace, ``ROOM_GRACE_SECONDS``).
 
     ``last_seen`` (a dead process's last lease renewal) is when the call really stopped: the
     grace window still starts now (the user gets the full window after a restart), but the
     call's duration is counted up to ``last_seen``."""
     since = min(now, last_seen) if last_seen else now
+    deadline = now + (grace or _grace())
     RoomParticipant.objects.filter(room=room, user_id=user_id).update(connected=False, disconnected_at=since)
     if room.status == Room.Status.ACTIVE:
-        Room.objects.filter(pk=room.pk).update(
-            status=Room.Status.GRACE, grace_started_at=since, grace_deadline=now + _grace()
-        )
-        room.status, room.grace_started_at, room.grace_deadline = Room.Status.GRACE, since, now + _grace()
+        Room.objects.filter(pk=room.pk).update(status=Room.Status.GRACE, grace_started_at=since, grace_deadline=deadline)
+        room.status, room.grace_started_at, room.grace_deadline = Room.Status.GRACE, since, deadline
     participants = _participants(room)
     for p in participants:
         if p.user_id != user_id:
@@ -281,8 +289,11 @@ def _disconnect_locked(room: Room, user_id: int, now: datetime, *, last_seen: da
             )
 
 
-def room_participant_disconnected(*, user_id: int) -> None:
-    """The user's last socket closed: their room (if any) enters grace; the peer is told."""
+def room_participant_disconnected(*, user_id: int, server_going_away: bool = False) -> None:
+    """The user's last socket closed: their room (if any) enters grace; the peer is told.
+
+    ``server_going_away``: the socket was closed by its server shutting down (SIGTERM), not by
+    the user — the room gets the restart grace (``ROOM_RESTART_GRACE_SECONDS``)."""
     room_id = RoomParticipant.objects.filter(user_id=user_id, live=True).values_list("room_id", flat=True).first()
     if room_id is None:
         return
@@ -291,7 +302,7 @@ def room_participant_disconnected(*, user_id: int) -> None:
         room = Room.objects.select_for_update().filter(pk=room_id, status__in=Room.LIVE).first()
         if room is None or _end_if_overdue_locked(room, now):
             return
-        _disconnect_locked(room, user_id, now)
+        _disconnect_locked(room, user_id, now, grace=_restart_grace() if server_going_away else None)
 
 
 def room_leases_renew(*, user_ids) -> list[int]:
@@ -316,33 +327,15 @@ def room_sweep(*, limit: int = 500) -> dict:
     (rows locked by another sweeper are skipped, every transition is conditional).
 
     1. connection leases that expired (their process died) → participant disconnected, room in
-       grace from *now* (so after a restart the grace window starts at the restart);
+       grace from *now* for the restart grace (so after a restart the window starts at the
+       restart, and is long enough for a reconnect storm); in batches, a fixed number of
+       statements per batch of rooms;
     2. grace deadlines passed → ended, reason ``disconnect``;
     3. timers run out → ended, reason ``timer``.
     """
     now = clock.now()
     counts = {"lease_expired": 0, "grace_ended": 0, "timer_ended": 0}
-    lost = list(
-        RoomParticipant.objects.filter(live=True, connected=True, lease_expires_at__lt=now)
-        .values_list("room_id", "user_id")[:limit]
-    )
-    for room_id, user_id in lost:
-        with transaction.atomic():
-            room = Room.objects.select_for_update(skip_locked=True).filter(pk=room_id, status__in=Room.LIVE).first()
-            if room is None:
-                continue
-            reason = _end_if_overdue_locked(room, now)
-            if reason:
-                counts["timer_ended" if reason == Room.EndReason.TIMER else "grace_ended"] += 1
-                continue
-            lease_end = (
-                RoomParticipant.objects.filter(room=room, user_id=user_id, connected=True, lease_expires_at__lt=now)
-                .values_list("lease_expires_at", flat=True)
-                .first()
-            )
-            if lease_end is not None:
-                _disconnect_locked(room, user_id, now, last_seen=lease_end - _lease())
-                counts["lease_expired"] += 1
+    _sweep_expired_leases(now=now, limit=limit, counts=counts)
     overdue = list(
         Room.objects.filter(
             Q(status__in=Room.LIVE, ends_at__lte=now) | Q(status=Room.Status.GRACE, grace_deadline__lte=now)
@@ -383,3 +376,71 @@ def block_delete(*, user: User, other: User) -> bool:
         if deleted:
             audit_record(actor=user, action="block.delete", target=other)
     return bool(deleted)
+
+
+_LEASE_BATCH = 100  # rooms per transaction
+
+
+def _sweep_expired_leases(*, now: datetime, limit: int, counts: dict) -> None:
+    """Participants whose lease expired (their server died): disconnected, their rooms in grace
+    until now + the restart grace; the peers still connected are told.  After a crash this is
+    every live room at once, so it works on batches of rooms with a fixed number of statements
+    each (lock the rooms, read the lost participants, one UPDATE of them, one UPDATE of the rooms
+    per distinct last-renewal time — one per dead process —, one read for the payloads)."""
+    room_ids = list(
+        RoomParticipant.objects.filter(live=True, connected=True, lease_expires_at__lt=now)
+        .order_by("room_id").values_list("room_id", flat=True).distinct()[:limit]
+    )
+    deadline = now + _restart_grace()
+    for start in range(0, len(room_ids), _LEASE_BATCH):
+        chunk = room_ids[start : start + _LEASE_BATCH]
+        with transaction.atomic():
+            # room ids in order, like every other multi-room lock (no deadlocks between sweepers)
+            rooms = list(
+                Room.objects.select_for_update(skip_locked=True).filter(pk__in=chunk, status__in=Room.LIVE).order_by("pk")
+            )
+            by_id: dict = {}
+            for room in rooms:
+                reason = room_overdue(room=room, now=now)
+                if reason:
+                    _end_locked(room, reason=reason, actor_id=None, now=now)
+                    counts["timer_ended" if reason == Room.EndReason.TIMER else "grace_ended"] += 1
+                else:
+                    by_id[room.pk] = room
+            if not by_id:
+                continue
+            lost = list(
+                RoomParticipant.objects.filter(room_id__in=list(by_id), live=True, connected=True, lease_expires_at__lt=now)
+                .values_list("pk", "room_id", "lease_expires_at")
+            )
+            if not lost:
+                continue
+            since_by_room: dict = {}
+            for _pk, room_id, lease_end in lost:
+                since = min(now, lease_end - _lease())  # the dead process's last renewal
+                since_by_room[room_id] = min(since, since_by_room.get(room_id, since))
+            RoomParticipant.objects.filter(pk__in=[row[0] for row in lost]).update(
+                connected=False, disconnected_at=F("lease_expires_at") - _lease()
+            )
+            to_grace: dict = {}
+            for room_id, since in since_by_room.items():
+                room = by_id[room_id]
+                if room.status == Room.Status.ACTIVE:
+                    to_grace.setdefault(since, []).append(room_id)
+                    room.status, room.grace_started_at, room.grace_deadline = Room.Status.GRACE, since, deadline
+            for since, ids in to_grace.items():
+                Room.objects.filter(pk__in=ids).update(status=Room.Status.GRACE, grace_started_at=since, grace_deadline=deadline)
+            counts["lease_expired"] += len(lost)
+            participants: dict = {}
+            for p in RoomParticipant.objects.select_related("user").filter(room_id__in=list(since_by_room)).order_by("id"):
+                participants.setdefault(p.room_id, []).append(p)
+            for room_id, parts in participants.items():
+                for p in parts:
+                    if p.connected:  # the lost ones have no socket to tell
+                        user_send_on_commit(
+                            user_id=p.user_id,
+                            message={
+                                "type": "room.peer_disconnected",
+                                "room": room_payload(room=by_id[room_id], user_id=p.user_id, participants=parts, now=now),
+                            },
+                        )

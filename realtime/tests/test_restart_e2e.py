@@ -10,7 +10,12 @@ from tests.wsclient import WsClient, signup, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-FAST = {"ROOM_LEASE_SECONDS": "2", "ROOM_GRACE_SECONDS": "4", "SWEEPER_INTERVAL_SECONDS": "0.2"}
+FAST = {
+    "ROOM_LEASE_SECONDS": "2",
+    "ROOM_GRACE_SECONDS": "4",
+    "ROOM_RESTART_GRACE_SECONDS": "6",
+    "SWEEPER_INTERVAL_SECONDS": "0.2",
+}
 
 
 def start_call(pa, pb, seconds=300):

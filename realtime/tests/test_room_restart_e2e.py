@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 FAST = {
     "ROOM_LEASE_SECONDS": "2",
     "ROOM_GRACE_SECONDS": "20",
+    "ROOM_RESTART_GRACE_SECONDS": "20",
     "SWEEPER_INTERVAL_SECONDS": "0.2",
     "ROOM_MESSAGE_RATE_PER_10S": "1000",
 }

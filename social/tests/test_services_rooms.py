@@ -81,13 +81,17 @@ def test_lease_expiry_puts_room_in_grace_from_the_sweep_then_ends_it(two, settin
     after = clock.now()
     room.refresh_from_db()
     assert room.status == "grace"
-    grace = timedelta(seconds=settings.ROOM_GRACE_SECONDS)  # counted from the sweep's own "now"
+    # the server died, not the users: the restart grace, counted from the sweep's own "now"
+    grace = timedelta(seconds=settings.ROOM_RESTART_GRACE_SECONDS)
+    assert grace > timedelta(seconds=settings.ROOM_GRACE_SECONDS)
     assert before + grace <= room.grace_deadline <= after + grace
     # one comes back within the window: still grace (the other is missing), deadline unchanged
     clock.advance(5)
     state = services.room_participant_connected(user_id=a.pk)
     assert state["status"] == "grace" and state["remaining_seconds"] == 600 - 26 - 5 + 1 - 1
-    clock.advance(settings.ROOM_GRACE_SECONDS)
+    clock.advance(settings.ROOM_GRACE_SECONDS)  # past the user grace: a server failure waits longer
+    assert services.room_sweep()["grace_ended"] == 0
+    clock.advance(settings.ROOM_RESTART_GRACE_SECONDS - settings.ROOM_GRACE_SECONDS)
     assert services.room_sweep()["grace_ended"] == 1
     room.refresh_from_db()
     assert room.status == "ended" and room.end_reason == "disconnect"
