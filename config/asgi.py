@@ -19,6 +19,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from django.conf import settings  # noqa: E402
+
 from config.storage import summary_line  # noqa: E402
 from moderation.middleware import IpBanMiddleware  # noqa: E402
 from realtime import runtime  # noqa: E402
@@ -56,6 +58,11 @@ def _start_with_the_server() -> None:
 
 
 _start_with_the_server()
+
+if settings.WS_OVERSIZE_CLOSE_1009:
+    from realtime.backpressure import close_oversized_frames_with_1009
+
+    close_oversized_frames_with_1009()
 
 
 def _freeze_startup_objects() -> None:

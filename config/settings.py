@@ -278,6 +278,11 @@ METRICS_TOKEN = X["METRICS_TOKEN"]
 # --- realtime / social (issue 3): see docs/REALTIME.md ---------------------------------------
 WS_AUTH_TIMEOUT_SECONDS = X["WS_AUTH_TIMEOUT_SECONDS"]
 WS_MAX_FRAME_BYTES = X["WS_MAX_FRAME_BYTES"]
+# Bytes a socket may have queued beyond Twisted's 64 KiB transport buffer before it is closed
+# (4409, slow reader); 0 = no budget.  realtime/backpressure.py
+WS_SEND_BUDGET_BYTES = X["WS_SEND_BUDGET_BYTES"]
+# Frames over Daphne's 1 MiB limit: close 1009 with a reason instead of a dropped connection.
+WS_OVERSIZE_CLOSE_1009 = X["WS_OVERSIZE_CLOSE_1009"]
 # A connected participant's lease is renewed by the process holding its socket every third of
 # this; a lease left to expire (process killed) puts the room into grace.
 ROOM_LEASE_SECONDS = X["ROOM_LEASE_SECONDS"]

@@ -17,7 +17,7 @@ from django.conf import settings
 from config import clock, metrics
 from config.errors import ApplicationError
 from config.resilience import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
-from realtime import calls, runtime, signaling
+from realtime import backpressure, calls, runtime, signaling
 from realtime.asyncdb import database_sync_to_async
 from realtime import services as rt
 from realtime.groups import room_group, user_group
@@ -25,6 +25,7 @@ from realtime.protocol import (
     CLOSE_AUTH_FAILED,
     CLOSE_HEARTBEAT_TIMEOUT,
     CLOSE_SERVER_RESTART,
+    CLOSE_SLOW_READER,
     ProtocolError,
     decode,
     validate,
@@ -54,6 +55,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
     available = False
     _auth_task: asyncio.Task | None = None
     _authing = False
+    _budget: backpressure.SendBudget | None = None
+    _slow = False
 
     async def dispatch(self, message):
         # Channels' default runs ``close_old_connections()`` on the shared sync thread before every
@@ -77,6 +80,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_SERVER_RESTART)
             return
         await self.accept()
+        self._budget = backpressure.attach(self.base_send, settings.WS_SEND_BUDGET_BYTES)
         metrics.inc("ws_connects_total")
         metrics.gauge_add("ws_connections", 1)
         self._counted = True
@@ -105,6 +109,19 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(rt.socket_closed)(user_id=self.user_id, socket_id=self.channel_name)
         except Exception:  # the sweeper's lease expiry covers a failure here
             logger.exception("socket_closed failed for user %s", self.user_id)
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        # A client that stopped reading: past its budget the socket is closed (4409), never
+        # buffered for without bound; its disconnect puts the room into grace as usual.
+        if self._slow:
+            return
+        if self._budget is not None and text_data is not None and self._budget.over(len(text_data)):
+            self._slow = True
+            metrics.inc("ws_slow_reader_closes_total")
+            logger.warning("closing a slow reader (user %s): send budget exceeded", self.user_id)
+            await self.close(code=CLOSE_SLOW_READER)
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
     # --- inbound -----------------------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
