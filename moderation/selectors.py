@@ -75,6 +75,12 @@ def user_ban_active(*, user_id: int) -> dict | None:
     return _still_active(entry, clock.now())
 
 
+def banned_user_ids_all() -> set[int]:
+    """Every user with an active ban right now (one query; active bans are few).  The queue
+    uses this instead of a cache read per available user."""
+    return set(ban_active_qs().order_by().values_list("user_id", flat=True).distinct())
+
+
 def banned_user_ids(*, user_ids) -> set[int]:
     """Which of ``user_ids`` are banned right now: one cache read, plus one query for the misses."""
     ids = sorted({int(u) for u in user_ids})
