@@ -281,6 +281,8 @@ WS_MAX_FRAME_BYTES = X["WS_MAX_FRAME_BYTES"]
 # Bytes a socket may have queued beyond Twisted's 64 KiB transport buffer before it is closed
 # (4409, slow reader); 0 = no budget.  realtime/backpressure.py
 WS_SEND_BUDGET_BYTES = X["WS_SEND_BUDGET_BYTES"]
+# Sockets authenticating at once per process before new ones are shed (4429 + retry_after); 0 = no limit.
+WS_AUTH_MAX_PENDING = X["WS_AUTH_MAX_PENDING"]
 # Frames over Daphne's 1 MiB limit: close 1009 with a reason instead of a dropped connection.
 WS_OVERSIZE_CLOSE_1009 = X["WS_OVERSIZE_CLOSE_1009"]
 # A connected participant's lease is renewed by the process holding its socket every third of

@@ -23,6 +23,7 @@ from realtime import services as rt
 from realtime.groups import room_group, user_group
 from realtime.protocol import (
     CLOSE_AUTH_FAILED,
+    CLOSE_BUSY,
     CLOSE_HEARTBEAT_TIMEOUT,
     CLOSE_SERVER_RESTART,
     CLOSE_SLOW_READER,
@@ -180,6 +181,17 @@ class ClientConsumer(AsyncWebsocketConsumer):
             # The deadline is for the client to send ``auth``; once it has, a reconnect storm
             # that makes our answer slow must not close the socket as if the token were bad.
             self._auth_task.cancel()
+        retry_after = runtime.auth_admit()
+        if retry_after is not None:  # a reconnect storm: come back later (the client backs off)
+            await self._error("busy", "Too many reconnects at once; retry later.", retry_after=retry_after)
+            await self.close(code=CLOSE_BUSY)
+            return
+        try:
+            await self._auth_admitted(token)
+        finally:
+            runtime.auth_done()
+
+    async def _auth_admitted(self, token: str):
         try:
             result = await database_sync_to_async(rt.socket_authenticate)(token=token)
         except Exception:  # e.g. the database is down: the client may send ``auth`` again

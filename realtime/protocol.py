@@ -13,6 +13,7 @@ from typing import Any, Callable
 CLOSE_AUTH_FAILED = 4401  # bad, expired or revoked token; or no auth message in time
 CLOSE_BANNED = 4403  # the account is banned (also sent later, when a ban lands)
 CLOSE_HEARTBEAT_TIMEOUT = 4408  # nothing received for PRESENCE_TIMEOUT_SECONDS
+CLOSE_BUSY = 4429  # reconnect storm: too many sockets authenticating here; retry after ``retry_after``
 CLOSE_SLOW_READER = 4409  # the client stopped reading: more than WS_SEND_BUDGET_BYTES queued for it
 CLOSE_SERVER_RESTART = 4503  # this process is shutting down: reconnect (any process) now
 

@@ -33,6 +33,30 @@ _task: asyncio.Task | None = None
 _stopping = False
 
 
+# --- admission under a reconnect storm ---------------------------------------------------------
+_auth_pending = 0
+
+
+def auth_admit() -> float | None:
+    """Take a slot for one ``auth`` (its session lookup, presence write and room reconnect), or
+    say how long the client should wait first: when more than ``WS_AUTH_MAX_PENDING`` are already
+    waiting, this socket is shed (``busy`` + close 4429, docs/REALTIME.md §7) instead of waiting
+    behind all of them — the clients' jittered backoff spreads the load.  None = admitted
+    (call ``auth_done()`` afterwards)."""
+    global _auth_pending
+    limit = settings.WS_AUTH_MAX_PENDING
+    if limit and _auth_pending >= limit:
+        # roughly the time to serve the queue ahead, at the few hundred per second one process does
+        return max(1.0, min(30.0, _auth_pending / 200.0))
+    _auth_pending += 1
+    return None
+
+
+def auth_done() -> None:
+    global _auth_pending
+    _auth_pending = max(0, _auth_pending - 1)
+
+
 def register(consumer) -> None:
     _consumers[consumer.channel_name] = consumer
 

@@ -171,3 +171,25 @@ async def test_revoking_the_session_closes_the_socket_at_its_next_heartbeat(ws_u
     await sync_to_async(revoke)()
     await c.send({"type": "heartbeat"})
     assert await c.expect_close() == CLOSE_AUTH_FAILED
+
+
+async def test_a_storm_sheds_auth_with_busy_and_4429_and_a_retry_hint(ws_user, clients, settings):
+    from realtime import runtime
+    from realtime.protocol import CLOSE_BUSY
+
+    _, token = await ws_user("Ann")
+    settings.WS_AUTH_MAX_PENDING = 2
+    held = [runtime.auth_admit(), runtime.auth_admit()]  # two sockets authenticating right now
+    assert held == [None, None]
+    try:
+        c = clients(token)
+        await c.open(auth=False)
+        await c.send({"type": "auth", "token": token})
+        busy = await c.expect("error")
+        assert busy["code"] == "busy" and busy["retry_after"] >= 1
+        assert await c.expect_close() == CLOSE_BUSY
+    finally:
+        runtime.auth_done()
+        runtime.auth_done()
+    # with room again, the same token is admitted
+    assert (await clients(token).open())["type"] == "auth.ok"
