@@ -168,10 +168,19 @@ async def connect_burst(url: str, kind: str, tokens: list[str], concurrency: int
 
     sem = asyncio.Semaphore(concurrency)
     opened = []
+    failures: list = []
+
+    from websockets.exceptions import WebSocketException
 
     async def one(i: int, token: str):
         async with sem:
-            ws = await connect(url, origin=ORIGIN, proxy=None, ping_interval=None, open_timeout=60)
+            for attempt in range(10):  # an overloaded host may drop a handshake (Daphne's 5 s connect timeout)
+                try:
+                    ws = await connect(url, origin=ORIGIN, proxy=None, ping_interval=None, open_timeout=60)
+                    break
+                except (WebSocketException, OSError):
+                    failures.append(1)
+                    await asyncio.sleep(backoff(attempt))
             opened.append(ws)
             if kind == "ours":
                 await ws.send(json.dumps({"type": "auth", "token": token}))
@@ -186,6 +195,8 @@ async def connect_burst(url: str, kind: str, tokens: list[str], concurrency: int
     await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
     elapsed = time.perf_counter() - t0
     await asyncio.gather(*(ws.close() for ws in opened))
+    if failures:
+        print(f"  ({kind}: {len(failures)} handshakes failed and were retried)")
     return elapsed
 
 
