@@ -12,7 +12,9 @@ from .test_restart_e2e import FAST, start_call
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-SHUTDOWN = {**FAST, "SHUTDOWN_GRACE_SECONDS": "3", "ROOM_GRACE_SECONDS": "6"}
+# SIGTERM puts rooms into the *restart* grace (the server went away, not the users): long enough
+# for the next process to start even on a busy test machine
+SHUTDOWN = {**FAST, "SHUTDOWN_GRACE_SECONDS": "3", "ROOM_GRACE_SECONDS": "6", "ROOM_RESTART_GRACE_SECONDS": "60"}
 
 
 def terminate_bounded(server) -> float:
@@ -29,6 +31,7 @@ def test_sigterm_tells_sockets_to_reconnect_and_rooms_resume_on_the_next_start(d
     assert a.expect_closed() == 4503 and b.expect_closed() == 4503
     room = Room.objects.get(pk=room_id)
     assert room.status == "grace"  # marked at SIGTERM, not left to lease expiry
+    assert (room.grace_deadline - room.grace_started_at).total_seconds() > 30  # the restart grace
     p2 = daphne_factory(env=SHUTDOWN)
     a2, b2 = WsClient(p2, ta), WsClient(p2, tb)
     assert a2.auth()["room"]["id"] == room_id
