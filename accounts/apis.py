@@ -9,7 +9,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -38,6 +37,7 @@ from rest_framework.views import APIView
 from accounts.authentication import BearerSessionAuthentication
 from config.api import exception_handler
 from config.net import client_ip
+from config.parsers import MultiPartParser
 
 
 def _ua(request) -> str:

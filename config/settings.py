@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.observability.MetricsMiddleware",  # ops: outermost, sees every final status
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.UnstorableTextMiddleware",  # NUL / lone surrogates anywhere -> 400 invalid
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware (answers preflights)
@@ -236,7 +237,7 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "moderation.permissions.NotBanned",  # 403 "banned" except GET /api/me and /api/me/ban
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # multipart: config.parsers
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -244,7 +245,12 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Campus Chat API",
-    "DESCRIPTION": "REST API of the campus 1:1 video/text chat backend. Realtime protocol: docs/REALTIME.md.",
+    "DESCRIPTION": (
+        "REST API of the campus 1:1 video/text chat backend. Realtime protocol: docs/REALTIME.md.\n\n"
+        "Every 4xx body is `{\"error\": {\"code\", \"message\", \"fields\"}}`. Text no database can store — "
+        "a NUL (U+0000) or an unpaired surrogate (U+D800–U+DFFF) — anywhere in a request (path, query string, "
+        "header, JSON, form or multipart body) is refused with 400 `invalid` before any endpoint runs."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

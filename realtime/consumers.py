@@ -146,7 +146,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
                     reply["ref"] = ref
                 await self.send(text_data=_dumps(reply))
         except ProtocolError as exc:
-            await self._error(exc.code, exc.message, ref, fields=exc.fields)
+            await self._error(exc.code, exc.message, exc.ref if ref is None else ref, fields=exc.fields)
         except ApplicationError as exc:
             await self._error(exc.code, exc.message, ref, fields=exc.fields, **exc.extra)
         except Exception as exc:

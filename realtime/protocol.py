@@ -9,6 +9,8 @@ import json
 import uuid
 from typing import Any, Callable
 
+from config import unstorable
+
 # --- close codes -----------------------------------------------------------------------------
 CLOSE_AUTH_FAILED = 4401  # bad, expired or revoked token; or no auth message in time
 CLOSE_BANNED = 4403  # the account is banned (also sent later, when a ban lands)
@@ -19,18 +21,21 @@ CLOSE_SERVER_RESTART = 4503  # this process is shutting down: reconnect (any pro
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str, fields: dict | None = None):
+    def __init__(self, code: str, message: str, fields: dict | None = None, ref: Any = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.fields = fields or {}
+        self.ref = ref  # the frame's correlation value, when it was refused before ``validate``
 
 
 def decode(text: str | None, *, max_bytes: int) -> dict:
-    """Parse one text frame into a dict with a string ``type``; ``ProtocolError`` otherwise."""
+    """Parse one text frame into a dict with a string ``type``; ``ProtocolError`` otherwise —
+    ``invalid`` when any string in it (keys included) holds text no column can store
+    (``config.unstorable``: NUL, lone surrogates), whatever the message type."""
     if text is None:
         raise ProtocolError("bad_frame", "Only text frames carrying JSON are accepted.")
-    if len(text) > max_bytes or len(text.encode("utf-8")) > max_bytes:
+    if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise ProtocolError("too_large", f"Frames are limited to {max_bytes} bytes.")
     try:
         data = json.loads(text)
@@ -41,7 +46,19 @@ def decode(text: str | None, *, max_bytes: int) -> dict:
     mtype = data.get("type")
     if not isinstance(mtype, str) or not mtype:
         raise ProtocolError("bad_message", "A message needs a string 'type'.", {"type": ["Required."]})
+    if unstorable.JSON_TEXT_HINT.search(text):  # rare: only then is the decoded frame walked
+        where = unstorable.find(data, "frame")
+        if where is not None:
+            raise ProtocolError("invalid", unstorable.MESSAGE, {where: [unstorable.MESSAGE]}, ref=_ref(data))
     return data
+
+
+def _ref(data: dict) -> Any:
+    """The optional client correlation value, when it is a short string or an integer."""
+    ref = data.get("ref")
+    if ref is not None and not (isinstance(ref, (str, int)) and not isinstance(ref, bool) and len(str(ref)) <= 64):
+        return None
+    return ref
 
 
 # --- field helpers ---------------------------------------------------------------------------
@@ -222,9 +239,7 @@ def validate(data: dict) -> tuple[str, dict, Any]:
     """
     mtype = data["type"]
     validator = VALIDATORS.get(mtype)
-    ref = data.get("ref")
-    if ref is not None and not (isinstance(ref, (str, int)) and not isinstance(ref, bool) and len(str(ref)) <= 64):
-        ref = None
+    ref = _ref(data)
     if validator is None:
         raise ProtocolError("unknown_type", f"Unknown message type {mtype[:40]!r}.")
     return mtype, validator(data), ref

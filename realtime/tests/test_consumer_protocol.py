@@ -96,6 +96,12 @@ BAD_FRAMES = [
     ('{"type": "invite.accept", "invite_id": "abc123"}', "invite_not_found"),
     ("[" * 100_000 + "]" * 100_000, "too_large"),
     (json.dumps({"type": "heartbeat", "pad": "x" * (64 * 1024)}), "too_large"),
+    # text no column can store, anywhere in any frame (config.unstorable): refused before validation
+    ('{"type": "heartbeat", "x": "\\ud800"}', "invalid"),
+    ('{"type": "heartbeat", "x": "\ud800"}', "invalid"),  # a raw lone surrogate in the text
+    ('{"type": "room.relay", "data": {"deep": ["\\u0000"]}}', "invalid"),
+    ('{"type": "queue.get", "\\u0000": 1}', "invalid"),
+    ('{"type": "presence.set", "available": true, "ref": "\\udc00"}', "invalid"),
 ]
 
 
@@ -108,6 +114,9 @@ async def test_malformed_frames_never_kill_the_socket(ws_user, clients):
         err = await c.expect("error")
         assert err["code"] == code, (frame[:60], err)
         assert err["message"]
+    # look-alikes that are storable pass: a surrogate pair, an escaped backslash before "u0000"
+    ack = await c.request({"type": "heartbeat", "x": "\U0001f600", "y": "\\u0000", "ref": 1}, "heartbeat.ack")
+    assert ack["ref"] == 1
     await c.comm.send_to(bytes_data=b"\x00\x01")
     assert (await c.expect("error"))["code"] == "bad_frame"
     # deeply nested but small: still just an error

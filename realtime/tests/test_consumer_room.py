@@ -153,3 +153,39 @@ async def test_torch_warning_clear_and_inactivity_end_over_the_socket(ws_user, c
     assert ea["reason"] == eb["reason"] == "inactivity"
     room = await sync_to_async(Room.objects.get)(pk=room_id)
     assert room.end_reason == "inactivity"
+
+
+@pytest.mark.parametrize("body", ["a\u0000b", "a\ud800b", "\udfff"])
+async def test_unstorable_chat_text_is_invalid_at_the_edge_and_disturbs_no_other_room(ws_user, clients, monkeypatch, body):
+    """A NUL or a lone surrogate never reaches the group-committing writer: the sender gets
+    ``invalid`` (its ref echoed), the socket stays, and another room's message sent at the same
+    moment is stored in its batch as usual (no batch failure, no one-by-one retry)."""
+    from social import messages
+
+    a, b, ca, cb, room_1 = await start_room(ws_user, clients, mode="text")
+    c, d, cc, cd, room_2 = await start_room(ws_user, clients, mode="text")
+    batches, singles = [], []
+    real_batch, real_single = messages.room_messages_send_batch, messages._single
+
+    def spy_batch(*, items):
+        batches.append([it["body"] for it in items])
+        return real_batch(items=items)
+
+    def spy_single(item):
+        singles.append(item["body"])
+        return real_single(item)
+
+    monkeypatch.setattr(messages, "room_messages_send_batch", spy_batch)
+    monkeypatch.setattr(messages, "_single", spy_single)
+    await ca.send({"type": "room.message", "client_id": "h-1", "body": body, "ref": "r1"})
+    await cc.send({"type": "room.message", "client_id": "ok-1", "body": "hello"})
+    err = await ca.expect("error")
+    assert err["code"] == "invalid" and err["ref"] == "r1" and list(err["fields"]) == ["body"]
+    assert (await cc.expect("room.message.ack"))["message"]["body"] == "hello"
+    assert (await cd.expect("room.message"))["message"]["body"] == "hello"
+    assert batches == [["hello"]] and singles == []
+    assert await cb.nothing()
+    assert await sync_to_async(RoomMessage.objects.filter(room_id=room_1).count)() == 0
+    # the socket carries on
+    ack = await ca.request({"type": "room.message", "client_id": "h-2", "body": "fine"}, "room.message.ack")
+    assert ack["message"]["body"] == "fine"
