@@ -5,6 +5,10 @@ Contract used by every app:
   ``type``) to every socket of that user on every process.
 - ``user_kick_on_commit(user_id=, code=, message=)`` sends ``message`` then closes every socket
   of that user with ``code`` (e.g. 4403 when banned).
+
+A notice is sent after the write it tells of has committed, so it must never turn that write into an
+error: every ``*_on_commit`` callback is ``robust`` (a failing channel layer is logged by Django and
+the request, and the other callbacks, carry on).  Clients catch up from the database on reconnect.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def user_send(*, user_id: int, message: dict) -> None:
 
 
 def user_send_on_commit(*, user_id: int, message: dict) -> None:
-    transaction.on_commit(lambda: user_send(user_id=user_id, message=message))
+    transaction.on_commit(lambda: user_send(user_id=user_id, message=message), robust=True)
 
 
 def user_kick(*, user_id: int, code: int, message: dict | None = None) -> None:
@@ -43,8 +47,10 @@ def user_kick(*, user_id: int, code: int, message: dict | None = None) -> None:
 
 
 def user_kick_on_commit(*, user_id: int, code: int, message: dict | None = None) -> None:
-    transaction.on_commit(lambda: user_kick(user_id=user_id, code=code, message=message))
+    transaction.on_commit(lambda: user_kick(user_id=user_id, code=code, message=message), robust=True)
 
 
 def room_send_on_commit(*, room_id, message: dict) -> None:
-    transaction.on_commit(lambda: _group_send(room_group(room_id), {"type": "client.send", "message": message}))
+    transaction.on_commit(
+        lambda: _group_send(room_group(room_id), {"type": "client.send", "message": message}), robust=True
+    )

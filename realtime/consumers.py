@@ -293,14 +293,17 @@ class ClientConsumer(AsyncWebsocketConsumer):
             user_id=self.user_id, sender_public_id=self.user.public_id, connection_id=self.channel_name,
             client_id=client_id, body=body,
         )
-        if created:  # committed: the peer's sockets (and my other ones) get it
-            await self.channel_layer.group_send(
-                room_group(message["room_id"]),
-                {"type": "room.chat", "origin": self.channel_name, "message": message},
-            )
-        for user_ids, event in events:  # e.g. room.inactivity_cleared, to both
-            for uid in user_ids:
-                await self.channel_layer.group_send(user_group(uid), {"type": "client.send", "message": event})
+        try:
+            if created:  # committed: the peer's sockets (and my other ones) get it
+                await self.channel_layer.group_send(
+                    room_group(message["room_id"]),
+                    {"type": "room.chat", "origin": self.channel_name, "message": message},
+                )
+            for user_ids, event in events:  # e.g. room.inactivity_cleared, to both
+                for uid in user_ids:
+                    await self.channel_layer.group_send(user_group(uid), {"type": "client.send", "message": event})
+        except Exception:  # noqa: BLE001 - the message is stored: still acked (the peer catches up by replay)
+            logger.exception("chat notices after commit failed")
         return {"type": "room.message.ack", "client_id": client_id, "message": message}
 
     async def on_room_replay(self, after_id: int):

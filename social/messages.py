@@ -318,13 +318,17 @@ def room_messages_send_batch(*, items: list[dict]) -> list[tuple[bool, object, l
                         params += [prep_room(room_id, connection), user_id, client_id, items[i]["body"], when, seq]
                     cur.execute(
                         f'INSERT INTO {M} ("room_id", "sender_id", "client_id", "body", "created_at", "seq") '
-                        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(new))} RETURNING id",
+                        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(new))} "
+                        f'RETURNING "id", "room_id", "sender_id", "client_id"',
                         params,
                     )
-                    ids = cur.fetchall()
-                    assert len(ids) == len(new)
-                    for entry, (m_id,) in zip(new.values(), ids):  # RETURNING keeps VALUES order
-                        entry[2] = m_id
+                    # Neither PostgreSQL nor SQLite promises RETURNING rows in VALUES order: each
+                    # row says whose it is, by the unique key it was inserted under.
+                    returned = cur.fetchall()
+                    for m_id, room_id, user_id, client_id in returned:
+                        new[(_uuid(room_id), user_id, client_id)][2] = m_id
+                    if len(returned) != len(new) or any(entry[2] is None for entry in new.values()):
+                        raise RuntimeError("the chat batch INSERT did not return every row")  # → one by one
                     senders = {by_user[items[i]["user_id"]] for i, _, _ in new.values()}
                     cur.execute(
                         f"UPDATE {P} SET last_message_at = %s WHERE id IN ({_marks(len(senders))})",

@@ -387,3 +387,25 @@ def test_batch_payloads_match_the_stored_rows_and_replay(make_user):
     assert purged["purged"] is True and purged["body"] == ""
     p = {x.user_id: x for x in RoomParticipant.objects.filter(room=room)}
     assert p[a.pk].last_message_at is not None and p[b.pk].last_message_at is not None
+
+
+def test_batch_ids_come_from_the_returned_keys_not_the_row_order(make_user):
+    """Neither database promises that ``INSERT … RETURNING`` answers in VALUES order.  A real
+    ``execute_wrapper`` hands the database the batch's rows in reverse order (as an order-free
+    RETURNING may answer): every ack still names its own row."""
+    a, b, room = start(make_user)
+    c, d, other = start(make_user, names=("Cid", "Dee"))
+    e, f, third = start(make_user, names=("Eli", "Fay"))
+
+    def reverse_rows(execute, sql, params, many, context):
+        if sql.startswith("INSERT INTO") and "RETURNING" in sql and params and len(params) > 6:
+            rows = [list(params[i:i + 6]) for i in range(0, len(params), 6)]
+            params = [value for row in reversed(rows) for value in row]
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(reverse_rows):
+        out = messages.room_messages_send_batch(items=[item(a, "one", "1"), item(c, "two", "1"), item(f, "three", "1")])
+    for (ok, (message, created), _), user in zip(out, (a, c, f)):
+        stored = RoomMessage.objects.get(sender=user, client_id="1")
+        assert ok and created and message["id"] == stored.pk and message["body"] == stored.body
+    assert [m["body"] for m in messages.room_messages_after_for_user(user_id=b.pk)["messages"]] == ["one"]
