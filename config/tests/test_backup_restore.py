@@ -160,3 +160,70 @@ def test_backup_is_consistent_while_a_server_writes(tmp_path, media_root, daphne
     call_command("restore", str(path), "--force", stdout=io.StringIO(), stderr=io.StringIO())
     restored = User.objects.filter(name__startswith="w").count()
     assert 5 <= restored <= len(created)
+
+
+def _state():
+    """Everything the failing restores below must leave alone."""
+    return sorted(User.objects.values_list("name", "bio")), Session.objects.count()
+
+
+def _rewrite_db_member(path: Path, tmp_path: Path, change) -> Path:
+    """A copy of the backup ``path`` whose database member went through ``change(bytes)``."""
+    out = tmp_path / "changed.tar.gz"
+    with tarfile.open(path) as src, tarfile.open(out, "w:gz") as dst:
+        db_member = json.load(src.extractfile("manifest.json"))["db_member"]
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else None
+            if member.name == db_member:
+                data = change(data)
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data) if data is not None else None)
+    return out
+
+
+def test_a_damaged_backup_leaves_the_database_as_it_was(tmp_path, media_root, make_user, make_session):
+    make_session(make_user("alice", bio="kept"))
+    path = _backup(tmp_path)
+    make_user("after-the-backup")
+    before = _state()
+    damaged = _rewrite_db_member(path, tmp_path, lambda data: data[: len(data) * 2 // 3])
+    with pytest.raises(CommandError, match="untouched"):
+        call_command("restore", str(damaged), "--force", stdout=io.StringIO(), stderr=io.StringIO())
+    assert _state() == before
+
+
+def test_a_restore_that_fails_midway_leaves_the_database_as_it_was(tmp_path, media_root, make_user, make_session):
+    """The restore starts (every table dropped, the first ones recreated) and then fails: all of
+    it is rolled back — not one table lost."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's backup API copies in one transaction of the destination")
+    make_session(make_user("alice", bio="kept"))
+    path = _backup(tmp_path)
+    User.objects.filter(name="alice").update(bio="changed after the backup")
+    make_user("bob")
+    before = _state()
+    # The archive creates objects in name order: an event trigger (a database-wide object no DROP
+    # TABLE removes) makes CREATE TABLE social_room fail after accounts_* … exist again.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION public.test_refuse_social_room() RETURNS event_trigger LANGUAGE plpgsql AS $$ "
+            "DECLARE r record; BEGIN FOR r IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP "
+            "IF r.object_identity = 'public.social_room' THEN RAISE EXCEPTION 'restore interrupted by the test'; "
+            "END IF; END LOOP; END $$"
+        )
+        cursor.execute(
+            "CREATE EVENT TRIGGER test_refuse_social_room ON ddl_command_end WHEN TAG IN ('CREATE TABLE') "
+            "EXECUTE FUNCTION public.test_refuse_social_room()"
+        )
+    try:
+        with pytest.raises(CommandError, match="rolled back"):
+            call_command("restore", str(path), "--force", stdout=io.StringIO(), stderr=io.StringIO())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP EVENT TRIGGER IF EXISTS test_refuse_social_room")
+            cursor.execute("DROP FUNCTION IF EXISTS public.test_refuse_social_room()")
+    assert _state() == before
+    assert "social_room" in connection.introspection.table_names()
+    # and the same backup restores once the obstacle is gone
+    call_command("restore", str(path), "--force", stdout=io.StringIO(), stderr=io.StringIO())
+    assert User.objects.get(name="alice").bio == "kept" and not User.objects.filter(name="bob").exists()

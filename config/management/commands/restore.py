@@ -1,7 +1,8 @@
 """``manage.py restore PATH [--force] [--migrate]``: bring back a backup made by ``backup``.
 
 Refuses to overwrite a database that holds data unless ``--force``.  Restores the database with
-the engine's own tool (``pg_restore`` / SQLite online backup API) and the media files, then checks
+the engine's own tools (``pg_restore`` + ``psql``, one transaction / SQLite's online backup API —
+either way a restore that fails leaves the previous database as it was) and the media files, then checks
 migrations: pending ones are listed (``--migrate`` applies them), migrations the code doesn't know
 (a backup from newer code) are reported.  Stop the application servers first: a restore replaces
 every table under them.
@@ -45,40 +46,64 @@ def restore_database(alias: str, source: Path, engine: str) -> None:
         )
     connections.close_all()
     if engine == "sqlite":
-        src = sqlite3.connect(str(source))
-        dst = sqlite3.connect(str(conn.settings_dict["NAME"]), timeout=30)
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         try:
-            # Page-by-page copy into the live file: other connections see the restored content
-            # afterwards (no file swapped under them).
-            src.backup(dst)
+            try:  # a damaged backup is refused before the live file is touched
+                sound = src.execute("PRAGMA quick_check").fetchone() == ("ok",)
+            except sqlite3.DatabaseError:
+                sound = False
+            if not sound:
+                raise CommandError("the backup's database is damaged (database untouched)")
+            dst = sqlite3.connect(str(conn.settings_dict["NAME"]), timeout=30)
+            try:
+                # Page-by-page copy into the live file, in one write transaction of it: other
+                # connections see the restored content afterwards (no file swapped under them).
+                src.backup(dst)
+            finally:
+                dst.close()
         finally:
-            dst.close()
             src.close()
         return
-    # PostgreSQL: drop every table (ours and any left over), then pg_restore in one transaction.
-    with conn.cursor() as cursor:
-        tables = conn.introspection.table_names(cursor)
-        if tables:
-            quoted = ", ".join(conn.ops.quote_name(t) for t in tables)
-            cursor.execute(f"DROP TABLE IF EXISTS {quoted} CASCADE")
-    connections.close_all()
+    _pg_restore_in_one_transaction(conn, source)
+
+
+def _pg_restore_in_one_transaction(conn, source: Path) -> None:
+    """Replace every table with the archive's, all or nothing.
+
+    ``pg_restore --single-transaction`` can't include the DROP of the tables it replaces, and a
+    DROP committed before it meant that a restore failing midway left an empty database.  So the
+    archive is first turned into an SQL script (a damaged archive fails here, nothing touched),
+    then ``psql --single-transaction`` runs the DROP and the script as one transaction with
+    ``ON_ERROR_STOP``: any error rolls all of it back and the previous database stays exactly as
+    it was."""
     conninfo, extra_env = dbtools.pg_conninfo(conn.settings_dict)
-    proc = subprocess.run(
-        [
-            "pg_restore",
-            "--no-owner",
-            "--no-privileges",
-            "--single-transaction",
-            "--exit-on-error",
-            f"--dbname={conninfo}",
-            str(source),
-        ],
-        env=dbtools.pg_tool_env(extra_env),
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise CommandError(f"pg_restore failed: {proc.stderr.strip()}")
+    env = dbtools.pg_tool_env(extra_env)
+    with tempfile.TemporaryDirectory(prefix="restore-sql-") as tmp:
+        script = Path(tmp) / "restore.sql"
+        proc = subprocess.run(
+            ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--file={script}", str(source)],
+            env=env, capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            raise CommandError(f"pg_restore could not read the backup (database untouched): {proc.stderr.strip()}")
+        with conn.cursor() as cursor:  # every table, ours and any left over
+            tables = conn.introspection.table_names(cursor)
+        connections.close_all()
+        drop = Path(tmp) / "drop.sql"
+        drop.write_text(
+            f"DROP TABLE IF EXISTS {', '.join(conn.ops.quote_name(t) for t in tables)} CASCADE;\n" if tables else ""
+        )
+        proc = subprocess.run(
+            [
+                "psql", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction",
+                f"--dbname={conninfo}", f"--file={drop}", f"--file={script}",
+            ],
+            env=env, capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            raise CommandError(
+                f"restore failed and was rolled back (database unchanged): {proc.stderr.strip()[-2000:]}"
+            )
 
 
 def restore_media(media_src: Path | None, media_root: Path) -> int:
