@@ -57,14 +57,36 @@ def _str(name: str, default: str = "") -> str:
     return os.environ.get(name, default) or default
 
 
+SECRET_KEY_MIN_LENGTH = 50  # Django's own deploy check (security.W009) uses the same bar
+# Values that appear in our docs and examples, and Django's generated-for-development prefix.
+_PLACEHOLDER_MARKS = ("change-me", "changeme", "replace-me", "your-secret", "django-insecure-", "secret_key")
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why ``key`` is unfit to sign tokens and cookies in production, or None."""
+    lowered = key.lower()
+    if any(mark in lowered for mark in _PLACEHOLDER_MARKS):
+        return "is a placeholder (e.g. the one in deploy/env.example); generate one: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"is {len(key)} characters; at least {SECRET_KEY_MIN_LENGTH} random ones are required"
+    if len(set(key)) < 5:
+        return "has fewer than 5 distinct characters: not random"
+    return None
+
+
 def _secret_key(production: bool) -> str:
     key = os.environ.get("SECRET_KEY", "")
+    if production:
+        if not key:
+            raise ImproperlyConfiguredEnv(
+                "SECRET_KEY: required when DJANGO_ENV=production (refusing to start without it)"
+            )
+        problem = secret_key_problem(key)
+        if problem:
+            raise ImproperlyConfiguredEnv(f"SECRET_KEY: {problem} (refusing to start with it)")
+        return key
     if key:
         return key
-    if production:
-        raise ImproperlyConfiguredEnv(
-            "SECRET_KEY: required when DJANGO_ENV=production (refusing to start without it)"
-        )
     # Development: generate once and keep it, so session cookies, signed values and
     # keyed hashes stay valid across restarts.
     VAR_DIR.mkdir(parents=True, exist_ok=True)

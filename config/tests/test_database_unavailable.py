@@ -56,7 +56,7 @@ def test_production_exempts_metrics_from_https_redirect(tmp_path):
     import subprocess
     import sys
 
-    env = dict(os.environ, DJANGO_ENV="production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="example.com",
+    env = dict(os.environ, DJANGO_ENV="production", SECRET_KEY="k3y-" + "0123456789abcdef" * 4, ALLOWED_HOSTS="example.com",
                VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings")
     env.pop("REDIS_URL", None)
     code = "import django; django.setup(); from django.conf import settings; print(settings.SECURE_REDIRECT_EXEMPT)"

@@ -79,6 +79,36 @@ def test_production_refuses_to_start_without_secret_key():
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("change-me-to-50-random-characters", "placeholder"),  # deploy/env.example as shipped
+        ("change-me-to-50-random-characters-" + "q" * 30, "placeholder"),
+        ("django-insecure-" + "a1b2c3d4e5" * 5, "placeholder"),
+        ("Sh0rt-but-random-9f8e7d", "is 23 characters; at least 50"),
+        ("ab" * 40, "fewer than 5 distinct"),
+    ],
+)
+def test_production_refuses_a_placeholder_or_weak_secret_key_and_doctor_says_why(key, why):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DJANGO_ENV="production", ALLOWED_HOSTS="example.com", SECRET_KEY=key)
+    proc = subprocess.run([sys.executable, "manage.py", "doctor"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("configuration error: SECRET_KEY: ") and why in proc.stderr
+    assert "refusing to start" in proc.stderr and key not in proc.stderr  # never echo the secret
+    assert "Traceback" not in proc.stderr
+
+
+def test_secret_key_rule():
+    from config.env import secret_key_problem
+
+    assert secret_key_problem("k3y-" + "0123456789abcdef" * 4) is None
+    assert secret_key_problem("x" * 50) is not None
+
+
 def test_check_deploy_clean_in_production():
     import os
     import subprocess

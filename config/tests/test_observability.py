@@ -139,7 +139,7 @@ def test_really_slow_postgresql_query_is_logged(settings, slow_log):
 # --- logging configuration -----------------------------------------------------------------
 @pytest.mark.parametrize(
     "env,expected",
-    [({"DJANGO_ENV": "production", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "example.com"}, "json"),
+    [({"DJANGO_ENV": "production", "SECRET_KEY": "k3y-" + "0123456789abcdef" * 4, "ALLOWED_HOSTS": "example.com"}, "json"),
      ({"DJANGO_ENV": "development"}, "text")],
 )
 def test_json_logs_in_production_readable_in_development(env, expected, tmp_path):
