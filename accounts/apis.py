@@ -113,7 +113,14 @@ class SessionRevokeApi(APIView):
 
 
 class MakePermanentApi(APIView):
-    @extend_schema(request=MakePermanentInputSerializer, responses={202: DetailOutputSerializer}, tags=["auth"])
+    @extend_schema(
+        request=MakePermanentInputSerializer, responses={202: DetailOutputSerializer}, tags=["auth"],
+        description=(
+            "Mails a 6-digit code to `email`. **Student-email rule:** an account with a registered USC card "
+            "becomes permanent only with an address in the student domain (`USC_EMAIL_DOMAIN`, default "
+            "`usc.edu`, subdomains included) — 400 `student_email_required` otherwise."
+        ),
+    )
     def post(self, request):
         data = MakePermanentInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -122,7 +129,14 @@ class MakePermanentApi(APIView):
 
 
 class VerifyEmailApi(APIView):
-    @extend_schema(request=VerifyEmailInputSerializer, responses={200: MeSerializer}, tags=["auth"])
+    @extend_schema(
+        request=VerifyEmailInputSerializer, responses={200: MeSerializer}, tags=["auth"],
+        description=(
+            "Checks the code; the pending email and password become the account's. The student-email rule "
+            "is checked again here: a code for a non-student address requested before a USC card was "
+            "registered is refused with 400 `student_email_required`."
+        ),
+    )
     def post(self, request):
         data = VerifyEmailInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -356,7 +356,9 @@ def make_permanent_request(*, user: User, email: str, password: str, ip: str | N
 
 
 def _require_student_email_for_card_accounts(*, user: User, email: str) -> None:
-    """Accounts registered with a USC card become permanent only with a student-domain email."""
+    """Accounts registered with a USC card become permanent only with a student-domain email —
+    checked when the code is requested and again when it is verified.  (The other direction, a
+    card for an account that already has another email, is refused by ``usc_card_register``.)"""
     from invites import selectors as invite_selectors
     from invites import services as invite_services
     from invites.errors import StudentEmailRequired
@@ -407,6 +409,10 @@ def email_verify(*, user: User, code: str, ip: str | None = None) -> User:
         raise errors.CodeInvalid(extra={"attempts_left": max(0, left)})
     try:
         with transaction.atomic():
+            # The user's row lock orders this against a card registration (which takes it too):
+            # a card registered after the code was requested still needs a student email.
+            User.objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+            _require_student_email_for_card_accounts(user=user, email=verification.email)
             consumed = EmailVerification.objects.filter(pk=verification.pk, consumed_at__isnull=True).update(
                 consumed_at=now
             )

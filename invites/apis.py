@@ -167,7 +167,14 @@ class UscScanApi(APIView):
 
 
 class UscFinalizeApi(APIView):
-    @extend_schema(request=UscFinalizeInputSerializer, responses={200: UscRegistrationOutputSerializer}, tags=["usc"])
+    @extend_schema(
+        request=UscFinalizeInputSerializer, responses={200: UscRegistrationOutputSerializer}, tags=["usc"],
+        description=(
+            "Binds the scanned card to the caller (one account per card, one card per account). "
+            "**Student-email rule:** a card account's email is in the student domain (`USC_EMAIL_DOMAIN`, "
+            "default `usc.edu`): a permanent account with another email gets 400 `student_email_required`."
+        ),
+    )
     def post(self, request):
         data = UscFinalizeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -337,9 +337,18 @@ def usc_card_register(
     """Bind ``card`` to ``user`` — one account per card (unique constraint), one card per account.
 
     A card whose account was deleted (and isn't banned) is released to the new account; a card
-    tied to a banned account never is.
+    tied to a banned account never is.  A card account's email is a student one
+    (``usc_email_allowed``): a permanent account with another email can't register a card.  The
+    user's row lock orders this against ``email_verify``, which checks the same rule the other way.
     """
     with transaction.atomic():
+        email, account_type = (
+            User.objects.select_for_update().filter(pk=user.pk).values_list("email", "account_type").get()
+        )
+        if account_type == User.AccountType.PERMANENT and not usc_email_allowed(email or ""):
+            raise errors.StudentEmailRequired(
+                f"A USC card can only be registered to an account with an @{settings.USC_EMAIL_DOMAIN} email address."
+            )
         existing = (
             UscCardRegistration.objects.select_for_update().select_related("user").filter(card_hash=card.card_hash).first()
         )

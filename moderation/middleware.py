@@ -46,7 +46,7 @@ class IpBanMiddleware:
                 if kind == "http":
                     await self._refuse_http(ban, send)
                 else:
-                    await self._refuse_websocket(receive, send)
+                    await self._refuse_websocket(ban, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -64,8 +64,16 @@ class IpBanMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    async def _refuse_websocket(receive, send) -> None:
+    async def _refuse_websocket(ban: dict, receive, send) -> None:
+        """Accept, say why, close with 4403.  A refusal at the handshake would be an HTTP 403 a
+        client can't tell from a refused ``Origin`` (and Daphne drops close reasons), so the socket
+        is accepted only to carry the ``ip_banned`` error frame (docs/REALTIME.md)."""
         message = await receive()
-        if message.get("type") == "websocket.connect":
-            # Closing before accepting: the server answers the handshake with HTTP 403.
-            await send({"type": "websocket.close", "code": WS_CLOSE_BANNED})
+        if message.get("type") != "websocket.connect":
+            return
+        err = IpBanned(extra={"until": iso(ban["until"])})
+        frame = {"type": "error", **err.as_dict()}
+        frame.pop("fields", None)
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": json.dumps(frame)})
+        await send({"type": "websocket.close", "code": WS_CLOSE_BANNED, "reason": "ip banned"})

@@ -226,3 +226,56 @@ def test_successful_scans_are_capped_per_network(api):
         assert scan(api, raw=f"{i:010d}", ip="10.8.8.8").status_code == 200
     resp = scan(api, raw="9999999999", ip="10.8.8.8")
     assert resp.status_code == 429 and resp.json()["error"]["code"] == "rate_limited"
+
+
+def _code():
+    import re
+
+    from django.core import mail
+
+    return re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
+
+
+def _make_permanent(api, headers, email, django_capture_on_commit_callbacks):
+    body = {"email": email, "password": "a-Long-passphrase-42"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/api/auth/make-permanent", body, format="json", **headers).status_code == 202
+    return _code()
+
+
+def test_a_permanent_account_with_another_email_cannot_register_a_card(api, auth_api, django_capture_on_commit_callbacks):
+    """The student-email rule the other way round: gmail first, card afterwards → refused."""
+    client = auth_api()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {client.token}"}
+    code = _make_permanent(api, headers, "me@gmail.com", django_capture_on_commit_callbacks)
+    assert api.post("/api/auth/verify-email", {"code": code}, format="json", **headers).status_code == 200
+    token = scan(api).json()["scan_token"]
+    resp = api.post("/api/usc/finalize-registration", {"scan_token": token}, format="json", **headers)
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "student_email_required"
+    assert "@usc.edu" in resp.json()["error"]["message"]
+    assert not UscCardRegistration.objects.exists()
+    # a permanent student account may
+    student = auth_api()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {student.token}"}
+    code = _make_permanent(api, headers, "trojan@usc.edu", django_capture_on_commit_callbacks)
+    assert api.post("/api/auth/verify-email", {"code": code}, format="json", **headers).status_code == 200
+    resp = api.post("/api/usc/finalize-registration", {"scan_token": token}, format="json", **headers)
+    assert resp.status_code == 200, resp.content
+
+
+def test_a_code_for_another_email_requested_before_the_card_is_refused_after_it(
+    api, auth_api, django_capture_on_commit_callbacks
+):
+    client = auth_api()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {client.token}"}
+    code = _make_permanent(api, headers, "me@gmail.com", django_capture_on_commit_callbacks)
+    token = scan(api).json()["scan_token"]
+    assert api.post("/api/usc/finalize-registration", {"scan_token": token}, format="json", **headers).status_code == 200
+    resp = api.post("/api/auth/verify-email", {"code": code}, format="json", **headers)
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "student_email_required"
+    user = User.objects.get(pk=client.user.pk)
+    assert user.account_type == User.AccountType.GUEST and not user.email
+    # a student address works from there
+    code = _make_permanent(api, headers, "trojan@usc.edu", django_capture_on_commit_callbacks)
+    assert api.post("/api/auth/verify-email", {"code": code}, format="json", **headers).status_code == 200
+    assert User.objects.get(pk=client.user.pk).email == "trojan@usc.edu"
