@@ -6,7 +6,7 @@ deep inside a request turned into a 500, or, in a chat frame, failed a whole gro
 So every input is checked once where it enters, before any view, serializer or service sees it:
 
 - HTTP: ``config.middleware.UnstorableTextMiddleware`` (path, query string, header values, JSON
-  and url-encoded bodies) and ``config.parsers.MultiPartParser`` (multipart fields and file names);
+  and url-encoded bodies) and ``config.parsers.MultiPartParser`` (multipart text fields);
 - WebSocket: ``realtime.protocol.decode`` (every frame).
 
 Each answers in its one error shape with code ``invalid``.  The cheap ``*_HINT`` patterns run over
