@@ -33,6 +33,12 @@ class UploadInvalid(ApplicationError):
     message = "That file type is not accepted."
 
 
+class ImageInvalid(ApplicationError):
+    code = "image_invalid"
+    status = 400
+    message = "That image could not be read; upload a JPEG, PNG or WebP photo."
+
+
 class UploadTooLarge(ApplicationError):
     code = "file_too_large"
     status = 413

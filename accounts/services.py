@@ -30,6 +30,7 @@ from django.db.models.base import ModelState
 from django.db.models.fields.files import FieldFile
 
 from accounts import errors
+from accounts.images import image_reencode
 from accounts.models import EmailVerification, Session, User, UserLocation
 from config import cacheaside, clock, ratelimit
 from config.errors import ApplicationError
@@ -488,7 +489,8 @@ _EXT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "video/mp
 
 
 def media_set(*, user: User, kind: str, upload) -> User:
-    """Store a selfie photo or intro video after sniffing its real type and checking its size."""
+    """Store a selfie photo or intro video after sniffing its real type and checking its size;
+    a photo is stored re-encoded (``accounts.images``): never the uploaded bytes."""
     if kind == "photo":
         allowed, limit, field = settings.PHOTO_CONTENT_TYPES, settings.PHOTO_MAX_BYTES, "photo"
     else:
@@ -505,8 +507,11 @@ def media_set(*, user: User, kind: str, upload) -> User:
         raise errors.UploadInvalid(
             f"Accepted types: {', '.join(allowed)}.", extra={"accepted": list(allowed)}
         )
+    content = upload.read()
+    if sniffed.startswith("image/"):
+        content = image_reencode(data=content, content_type=sniffed)  # only the pixels are stored
     name = f"{kind}s/{user.public_id}/{uuid.uuid4().hex}.{_EXT[sniffed]}"
-    stored = default_storage.save(name, ContentFile(upload.read()))
+    stored = default_storage.save(name, ContentFile(content))
     old = getattr(user, field).name
     with transaction.atomic():
         setattr(user, field, stored)

@@ -210,7 +210,8 @@ if not PRODUCTION:
 WHITENOISE_AUTOREFRESH = DEBUG
 PHOTO_MAX_BYTES = 5 * 1024 * 1024
 VIDEO_MAX_BYTES = 25 * 1024 * 1024
-PHOTO_CONTENT_TYPES = ["image/jpeg", "image/png", "image/webp"]
+PHOTO_CONTENT_TYPES = ["image/jpeg", "image/png", "image/webp"]  # re-encoded with Pillow (accounts/images.py)
+PHOTO_MAX_PIXELS = 40_000_000  # decoded size cap (a decompression bomb is a small file)
 VIDEO_CONTENT_TYPES = ["video/mp4", "video/webm"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # non-file request bodies
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

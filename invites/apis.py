@@ -67,12 +67,18 @@ class SvgRenderer(BaseRenderer):
     charset = None
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data if isinstance(data, bytes) else JSONRenderer().render(data)
+        return data
 
 
 class MyInviteQrApi(APIView):
-    # JSON first: errors render as JSON for ordinary clients; image/svg+xml is accepted too.
+    # image/svg+xml is accepted for the QR; every error is JSON labelled application/json, whatever
+    # the client asked for (an error body is never an image).
     renderer_classes = [JSONRenderer, SvgRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         responses={

@@ -21,6 +21,7 @@ from django.db.models.functions import Coalesce
 from config import cacheaside, clock, net
 from config.nearcache import NearCache
 from moderation.models import Appeal, Ban, IpBan, Report
+from social.selectors import room_live_count
 
 BAN_KEY = "ban:u:"
 _NOT_BANNED = "-"
@@ -311,22 +312,13 @@ def db_table_stats() -> list[dict]:
     return rows
 
 
-def _live_room_count() -> int | None:
-    """Adapter for the realtime issue's ``social.selectors.live_room_count()``; None until it exists."""
-    try:
-        from social.selectors import live_room_count
-    except ImportError:
-        return None
-    return live_room_count()
-
-
 def dashboard_stats() -> dict:
     from realtime.presence import online_user_count
 
     now = clock.now()
     return {
         "users_online": online_user_count(),
-        "live_rooms": _live_room_count(),
+        "live_rooms": room_live_count(),
         "open_reports": Report.objects.filter(status=Report.Status.OPEN).count(),
         "auto_banned_open_reports": Report.objects.filter(status=Report.Status.OPEN, auto_banned=True).count(),
         "bans_last_24h": Ban.objects.filter(created_at__gte=now - timedelta(hours=24)).count(),

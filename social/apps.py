@@ -9,9 +9,9 @@ class SocialConfig(AppConfig):
         from config import metrics
 
         def live_rooms() -> int:
-            from social.models import Room
+            from social.selectors import room_live_count
 
-            return Room.objects.filter(status__in=Room.LIVE).count()
+            return room_live_count()
 
         def online_users() -> int:
             from realtime.presence import online_user_count

@@ -47,6 +47,11 @@ def room_overdue(*, room: Room, now: datetime | None = None) -> str | None:
     return None
 
 
+def room_live_count() -> int:
+    """Rooms currently live (active or in grace): the moderation dashboard and the metrics gauge."""
+    return Room.objects.filter(status__in=Room.LIVE).count()
+
+
 def live_room_user_ids(*, user_ids) -> set[int]:
     return set(
         RoomParticipant.objects.filter(user_id__in=list(user_ids), live=True).values_list("user_id", flat=True)

@@ -49,6 +49,11 @@ def test_progress_before_unlock(auth_api, completed_calls, settings):
     assert not InviteCode.objects.exists()
     resp = client.get("/api/invites/mine/qr.svg")
     assert resp.status_code == 403 and resp.json()["error"]["code"] == "invite_locked"
+    # asked for the image: the error is still JSON, and labelled so (not image/svg+xml)
+    for accept in ("image/svg+xml", "image/svg+xml, application/json;q=0.5", "*/*"):
+        resp = client.get("/api/invites/mine/qr.svg", HTTP_ACCEPT=accept)
+        assert resp.status_code == 403 and resp["Content-Type"] == "application/json", accept
+        assert resp.json()["error"]["code"] == "invite_locked"
 
 
 def test_unlock_after_k_calls_gives_code_link_and_decodable_qr(auth_api, completed_calls, settings):
@@ -110,3 +115,6 @@ def test_one_earned_code_per_user_is_a_constraint(make_user):
 def test_mine_requires_auth(api):
     assert api.get("/api/invites/mine").status_code == 401
     assert api.get("/api/invites/mine/qr.svg").status_code == 401
+    resp = api.get("/api/invites/mine/qr.svg", HTTP_ACCEPT="image/svg+xml")
+    assert resp.status_code == 401 and resp["Content-Type"] == "application/json"
+    assert resp.json()["error"]["code"] == "not_authenticated"

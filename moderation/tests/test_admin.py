@@ -289,6 +289,15 @@ def test_dashboard_shows_counts_and_table_stats(as_, moderator, make_user, make_
     assert 'id="bans-24h">1<' in html
     assert 'id="users-online">0<' in html
     assert "moderation_report" in html and "accounts_user" in html
+    assert 'id="live-rooms">0<' in html
+
+
+def test_dashboard_counts_live_rooms(as_, moderator, make_user):
+    from social.services import room_end, room_start
+
+    rooms = [room_start(inviter_id=make_user().pk, invitee_id=make_user().pk, mode="text", seconds=600) for _ in range(3)]
+    room_end(room_id=rooms[0].pk, reason="user")
+    assert 'id="live-rooms">2<' in as_(moderator).get("/admin/dashboard/").content.decode()
 
 
 def test_admin_login_is_rate_limited_and_audited(moderator, settings):
