@@ -18,14 +18,28 @@ from moderation import services
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def _ws_status(server, xff=None) -> int | None:
-    """The HTTP status the WebSocket handshake was refused with, or None when it was accepted."""
+def _ws_status(server, xff=None, origin=None):
+    """How the WebSocket connect went: ``("http", status)`` when the handshake was refused,
+    ``("closed", close code, code of the error frame before it)`` when the server accepted only to
+    close, or None when the socket was accepted and stays open."""
     headers = {"X-Forwarded-For": xff} if xff else {}
     try:
-        with connect(server.ws_url, additional_headers=headers, origin=server.base_url, open_timeout=5, proxy=None):
-            return None
+        with connect(
+            server.ws_url, additional_headers=headers, origin=origin or server.base_url, open_timeout=5, proxy=None
+        ) as ws:
+            frames = []
+            try:
+                while True:
+                    frames.append(json.loads(ws.recv(timeout=1)))
+            except TimeoutError:
+                return None
+            except ConnectionClosed as exc:
+                return ("closed", exc.rcvd.code if exc.rcvd else None, frames[0]["code"] if frames else None)
     except InvalidStatus as exc:
-        return exc.response.status_code
+        return ("http", exc.response.status_code)
+
+
+IP_BANNED = ("closed", 4403, "ip_banned")
 
 
 def _eventually(predicate, timeout: float = 5.0) -> bool:
@@ -46,7 +60,7 @@ def test_ip_ban_without_trusted_proxy_ignores_x_forwarded_for(daphne_factory, su
         assert status == 403 and body["error"]["code"] == "ip_banned", (xff, body)
         status, _ = server.request("GET", "/admin/login/", headers={"X-Forwarded-For": xff} if xff else {})
         assert status == 403
-        assert _ws_status(server, xff) == 403
+        assert _ws_status(server, xff) == IP_BANNED
     assert server.request("GET", "/healthz")[0] == 200
 
 
@@ -58,10 +72,13 @@ def test_ip_ban_behind_one_proxy_uses_the_hop_the_proxy_added(daphne_factory, su
     for xff in ("203.0.113.9", "8.8.8.8, 203.0.113.9", "198.51.100.1, 8.8.8.8, 2001:db8::7"):
         status, body = server.request("GET", "/api/me", headers={"X-Forwarded-For": xff})
         assert status == 403 and body["error"]["code"] == "ip_banned", xff
-        assert _ws_status(server, xff) == 403
+        assert _ws_status(server, xff) == IP_BANNED
     # an unbanned client claiming a banned address gets through to authentication
     status, body = server.request("GET", "/api/me", headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.1"})
     assert status == 401, body
+    assert _ws_status(server, "203.0.113.9, 198.51.100.1") is None
+    # a refused Origin is an HTTP 403 at the handshake: a client tells it apart from an IP ban
+    assert _ws_status(server, "203.0.113.9, 198.51.100.1", origin="https://evil.example") == ("http", 403)
 
 
 def test_ip_ban_lift_is_seen_by_a_running_process(daphne_factory, superuser, settings):
