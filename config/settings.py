@@ -52,10 +52,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.observability.MetricsMiddleware",  # ops: outermost, sees every final status
     "config.middleware.RequestIdMiddleware",
-    "config.middleware.UnstorableTextMiddleware",  # NUL / lone surrogates anywhere -> 400 invalid
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware (answers preflights)
+    "config.middleware.UnstorableTextMiddleware",  # NUL / lone surrogates anywhere -> 400 invalid (CORS headers on it)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
