@@ -81,7 +81,7 @@ class UnstorableTextMiddleware:
         except RequestDataTooBig:
             return JsonResponse(error_body("too_large", "The request body is too large."), status=413)
         if is_json:
-            if not unstorable.JSON_BYTES_HINT.search(body):
+            if not unstorable.json_bytes_hint(body):
                 return None
             try:
                 data = json.loads(body)

@@ -9,9 +9,10 @@ So every input is checked once where it enters, before any view, serializer or s
   and url-encoded bodies) and ``config.parsers.MultiPartParser`` (multipart text fields);
 - WebSocket: ``realtime.protocol.decode`` (every frame).
 
-Each answers in its one error shape with code ``invalid``.  The cheap ``*_HINT`` patterns run over
-the raw text; only a hit pays for decoding and walking the value (a hint can be a false alarm: a
-valid surrogate *pair* escape such as ``\\ud83d\\ude00``, or an escaped backslash before ``u0000``).
+Each answers in its one error shape with code ``invalid``.  Cheap hints (``json_*_hint``,
+``URLENCODED_HINT``) run over the raw text; only a hit pays for decoding and walking the value (a
+hint can be a false alarm: ``\\u00e9``, a valid surrogate *pair* such as ``\\ud83d\\ude00``, or an
+escaped backslash before ``u0000``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,23 @@ from typing import Any
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MESSAGE = "Text may not contain NUL characters or unpaired surrogates."
 
-# In JSON text: a raw NUL or surrogate, or an escape that decodes to one.
-JSON_TEXT_HINT = re.compile(r"[\x00\ud800-\udfff]|\\u(?:0000|[dD][89a-fA-F])")
-JSON_BYTES_HINT = re.compile(rb"\x00|\\u(?:0000|[dD][89a-fA-F])")
+_RAW_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text_hint(text: str) -> bool:
+    """Could this JSON text decode to unstorable text?  A raw NUL or surrogate, or any ``\\u``
+    escape (the walk tells NUL/lone-surrogate escapes from ``\\u00e9``).  Substring tests and
+    ``isascii`` run at memory speed: several times cheaper than one regex over a chat frame."""
+    if "\\u" in text or "\x00" in text:
+        return True
+    return not text.isascii() and _RAW_SURROGATE.search(text) is not None
+
+
+def json_bytes_hint(body: bytes) -> bool:
+    """``json_text_hint`` for a UTF-8 body (a surrogate can't be valid UTF-8: the parser refuses it)."""
+    return b"\\u" in body or b"\x00" in body
+
+
 # In a percent-encoded string (path, query, form body): a NUL, raw or encoded.  Percent-decoding
 # replaces invalid UTF-8 (which is all a surrogate could be), so only NUL can get through.
 URLENCODED_HINT = re.compile(r"\x00|%00")

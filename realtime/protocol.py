@@ -46,7 +46,7 @@ def decode(text: str | None, *, max_bytes: int) -> dict:
     mtype = data.get("type")
     if not isinstance(mtype, str) or not mtype:
         raise ProtocolError("bad_message", "A message needs a string 'type'.", {"type": ["Required."]})
-    if unstorable.JSON_TEXT_HINT.search(text):  # rare: only then is the decoded frame walked
+    if unstorable.json_text_hint(text):  # rare: only then is the decoded frame walked
         where = unstorable.find(data, "frame")
         if where is not None:
             raise ProtocolError("invalid", unstorable.MESSAGE, {where: [unstorable.MESSAGE]}, ref=_ref(data))
