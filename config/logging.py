@@ -1,10 +1,13 @@
-"""Log formatting: readable lines in development, one JSON object per line in production."""
+"""Log formatting: readable lines in development, one JSON object per line in production
+(``python-json-logger``)."""
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
+from datetime import UTC, datetime
+
+from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -15,21 +18,26 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "request_id": getattr(record, "request_id", "-"),
-        }
-        for key in ("duration_ms", "sql", "route", "status"):
-            if hasattr(record, key):
-                payload[key] = getattr(record, key)
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+class JsonFormatter(_LibraryJsonFormatter):
+    """One JSON object per record: ``ts`` (UTC, milliseconds, ``Z``), ``level``, ``logger``, ``msg``,
+    ``request_id``, then every ``extra=`` field the caller passed (``duration_ms``, ``sql``,
+    ``route``, ``status``, …), and ``exc`` with the traceback when there is one."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("fmt", ["levelname", "name", "message", "request_id"])
+        kwargs.setdefault(
+            "rename_fields", {"levelname": "level", "name": "logger", "message": "msg", "exc_info": "exc"}
+        )
+        kwargs.setdefault("json_default", str)
+        super().__init__(*args, **kwargs)
+
+    def add_fields(self, log_data, record, message_dict) -> None:
+        log_data["ts"] = (
+            datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
+        super().add_fields(log_data, record, message_dict)
+        if log_data.get("request_id") is None:  # a handler without RequestIdFilter
+            log_data["request_id"] = "-"
 
 
 class RedisOutageFilter(logging.Filter):

@@ -115,4 +115,4 @@ def metrics_view(request):
                 error_body("permission_denied", "Metrics are served to loopback only; set METRICS_TOKEN."),
                 status=403,
             )
-    return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)

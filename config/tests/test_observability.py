@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -44,13 +45,14 @@ def test_metrics_counts_requests_by_route_and_exposes_declared_families(auth_api
     assert resp.status_code == 200
     assert resp["Content-Type"].startswith("text/plain; version=0.0.4")
     text = resp.content.decode()
-    assert 'http_requests_total{method="GET",route="api/me",status="200"} 3' in text
-    assert 'http_requests_total{method="GET",route="<unmatched>",status="404"} 1' in text
-    assert 'http_request_duration_seconds_count{method="GET",route="api/me"} 3' in text
-    assert 'http_request_duration_seconds_bucket{method="GET",route="api/me",le="+Inf"} 3' in text
+    assert 'http_requests_total{method="GET",route="api/me",status="200"} 3.0' in text
+    assert 'http_requests_total{method="GET",route="<unmatched>",status="404"} 1.0' in text
+    assert 'http_request_duration_seconds_count{method="GET",route="api/me"} 3.0' in text
+    assert 'http_request_duration_seconds_bucket{le="+Inf",method="GET",route="api/me"} 3.0' in text
     for family in ("ws_connections", "live_rooms", "sweeper_runs_total", "db_slow_queries_total"):
         assert f"# TYPE {family} " in text
-    assert "process_start_time_seconds " in text
+    assert "process_start_time_seconds " in text  # prometheus_client's process collector
+    assert "# TYPE process_cpu_seconds_total counter" in text
 
 
 def test_metrics_api_for_other_apps():
@@ -63,10 +65,10 @@ def test_metrics_api_for_other_apps():
     metrics.gauge_fn("rooms_by_mode", lambda: {("video",): 2, ("text",): 1}, "rooms by mode", labels=("mode",))
     metrics.gauge_fn("broken_gauge", lambda: 1 / 0)
     text = metrics.render()
-    assert "\nsweeper_runs_total 2\n" in text
-    assert "\nws_connections 1\n" in text
-    assert "\nlive_rooms 4\n" in text
-    assert 'rooms_by_mode{mode="video"} 2' in text
+    assert "\nsweeper_runs_total 2.0\n" in text
+    assert "\nws_connections 1.0\n" in text
+    assert "\nlive_rooms 4.0\n" in text
+    assert 'rooms_by_mode{mode="video"} 2.0' in text
     assert "broken_gauge" not in text  # a failing gauge is skipped, the scrape still works
 
 
@@ -160,3 +162,36 @@ def test_json_logs_in_production_readable_in_development(env, expected, tmp_path
         assert record["msg"] == "hello world" and record["request_id"] == "-" and record["level"] == "WARNING"
     else:
         assert "WARNING probe [-] hello world" in last
+
+
+# --- library-backed formats (prometheus_client, python-json-logger) -------------------------
+def test_metric_label_values_are_escaped_and_wrong_labels_never_raise():
+    metrics.reset()
+    metrics.inc("http_requests_total", method="GET", route='a"b\\c\nd', status=200)
+    text = metrics.render()
+    assert 'route="a\\"b\\\\c\\nd"' in text
+    metrics.inc("http_requests_total", verb="GET")  # not its label names: logged and dropped
+    assert metrics.value("http_requests_total", method="GET", route='a"b\\c\nd', status=200) == 1
+
+
+def test_json_log_line_has_utc_millisecond_timestamp_extras_and_traceback():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    probe = logging.getLogger("probe.json")
+    probe.addHandler(handler)
+    try:
+        probe.warning("took %s", "long", extra={"duration_ms": 12.5, "route": "api/me", "status": 200})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            probe.exception("failed")
+    finally:
+        probe.removeHandler(handler)
+    first, second = _lines(stream)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["ts"])
+    assert first["msg"] == "took long" and first["level"] == "WARNING" and first["logger"] == "probe.json"
+    assert first["request_id"] == "-"
+    assert (first["duration_ms"], first["route"], first["status"]) == (12.5, "api/me", 200)
+    assert second["level"] == "ERROR" and "ValueError: boom" in second["exc"]

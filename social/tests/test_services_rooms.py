@@ -217,4 +217,4 @@ def test_metrics_live_rooms_gauge(two, client):
     a, b = two
     services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=120)
     lines = metrics.render().splitlines()
-    assert "live_rooms 1" in lines and "# TYPE online_users gauge" in lines
+    assert "live_rooms 1.0" in lines and "# TYPE online_users gauge" in lines
