@@ -197,6 +197,7 @@ declare("redis_unavailable_total", "counter", "operations that found Redis unrea
 declare("ws_connections", "gauge", "open WebSocket connections in this process (fed by realtime)")
 declare("ws_connects_total", "counter", "WebSocket connections accepted (fed by realtime)")
 declare("live_rooms", "gauge", "rooms currently live (fed by social via gauge_fn)")
+declare("events_send_failed_total", "counter", "server→client events the channel layer failed to take (logged, not raised)")
 declare("sweeper_runs_total", "counter", "sweeper passes completed (fed by realtime)")
 declare("purge_rows_total", "counter", "rows purged by retention, by purger", labels=("purger",))
 declare("purge_runs_total", "counter", "purge runs completed")

@@ -247,8 +247,10 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Campus Chat API",
     "DESCRIPTION": (
-        "REST API of the campus 1:1 video/text chat backend. Realtime protocol: docs/REALTIME.md.\n\n"
-        "Every 4xx body is `{\"error\": {\"code\", \"message\", \"fields\"}}`. Text no database can store — "
+        "REST API of the campus 1:1 video/text chat backend.\n\n"
+        "Realtime protocol (WebSocket `/ws/`): the AsyncAPI 3.0 document at "
+        "[/api/asyncapi.json](/api/asyncapi.json); prose in docs/REALTIME.md.\n\n"
+        "Every 4xx body is `{\"error\": {\"code\", \"message\", \"fields\"}}` (codes: docs/ERRORS.md). Text no database can store — "
         "a NUL (U+0000) or an unpaired surrogate (U+D800–U+DFFF) — anywhere in a request (path, query string, "
         "header, JSON, form or multipart body) is refused with 400 `invalid` before any endpoint runs."
     ),

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 
 from accounts.models import User
-from config import clock, ratelimit
+from config import clock, events, ratelimit
 from invites import errors
 from invites.models import (
     InviteCode,
@@ -195,17 +195,12 @@ def referral_link_get(*, token: str) -> ReferralLink:
 
 def referral_accept(*, token: str, user: User, ip: str | None = None) -> ReferralNotification:
     """Inside sign-up: introduce the new ``user`` to the link's target (durable notification)."""
-    from realtime.broadcast import user_send_on_commit
-
     link = referral_link_get(token=token)
     note = ReferralNotification.objects.create(
         recipient=link.target, link=link, introducer=link.created_by, referred_user=user, created_at=clock.now()
     )
     audit_record(actor=user, action="invites.referral_accept", target=link, after={"referred_user_id": user.pk}, ip=ip)
-    user_send_on_commit(
-        user_id=link.target_id,
-        message={"type": "notification.new", "id": note.pk, "text": notification_text(note)},
-    )
+    events.send_after_commit(users=link.target_id, message=events.notification_new(id=note.pk, text=notification_text(note)))
     return note
 
 

@@ -14,13 +14,13 @@ import json
 
 from channels.db import database_sync_to_async
 
+from config.events import CLOSE_BANNED as WS_CLOSE_BANNED
 from config.net import client_ip_from_scope
 from moderation.errors import IpBanned, iso
 from moderation.selectors import ip_ban_index_fresh, ip_ban_match, ip_bans_exist
 
 # Health probes come from the load balancer / orchestrator and must keep working.
 EXEMPT_HTTP_PATHS = frozenset({"/healthz", "/readyz"})
-WS_CLOSE_BANNED = 4403
 
 
 def _check(scope) -> dict | None:

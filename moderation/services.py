@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, models, transaction
 
-from config import clock, ratelimit
+from config import clock, events, ratelimit
 from config.errors import ApplicationError
 from moderation import errors, selectors
 from moderation.models import AuditLog, Ban, IpBan, Report
@@ -101,7 +101,6 @@ def ban_create(
     The ban takes effect for the next API call on every process (cache entry dropped), all the
     user's sockets are closed with 4403 after commit, and their live room ends with reason ``ban``.
     """
-    from realtime.broadcast import user_kick_on_commit
     from social.services import room_end_for_user
 
     reason = (reason or "").strip()
@@ -134,10 +133,8 @@ def ban_create(
     rows = selectors.ban_active_qs(now=now).filter(user=user).values("expires_at", "reason", "created_at")
     effective = selectors.effective_ban(list(rows))
     effective = effective or {"until": ban.expires_at, "reason": ban.reason}
-    user_kick_on_commit(
-        user_id=user.pk,
-        code=4403,
-        message={"type": "banned", "until": _iso(effective["until"]), "reason": effective["reason"]},
+    events.kick_after_commit(
+        users=user.pk, code=events.CLOSE_BANNED, message=events.banned(until=_iso(effective["until"]), reason=effective["reason"])
     )
     return ban
 

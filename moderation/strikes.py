@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from config import clock
+from config import clock, events
 from config.errors import ApplicationError, Conflict, NotFound
 from moderation.models import Appeal, Ban, Report, Strike, WarningPreset
 from moderation.services import audit_record, ban_lift
@@ -33,18 +33,12 @@ def _iso(value):
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def _notify(*, user_id: int, message: dict) -> None:
-    from realtime.broadcast import user_send_on_commit
-
-    user_send_on_commit(user_id=user_id, message=message)
-
-
 def appeal_window() -> timedelta:
     return timedelta(days=settings.MODERATION_APPEAL_WINDOW_DAYS)
 
 
 # --- payloads (what the user may see) -----------------------------------------------------------
-def strike_payload(strike: Strike, appeal: Appeal | None = None) -> dict:
+def strike_payload(strike: Strike, appeal: Appeal | None = None) -> events.ModerationWarning:
     return {
         "id": strike.pk,
         "text": strike.text,
@@ -57,7 +51,7 @@ def strike_payload(strike: Strike, appeal: Appeal | None = None) -> dict:
     }
 
 
-def appeal_payload(appeal: Appeal) -> dict:
+def appeal_payload(appeal: Appeal) -> events.Appeal:
     return {
         "id": appeal.pk,
         "subject": "ban" if appeal.ban_id else "warning",
@@ -104,7 +98,7 @@ def strike_create(
     audit_record(actor=actor, action="warning.create", target=user,
                  after={"warning_id": strike.pk, "preset": preset.title if preset else None,
                         "report_id": report.pk if report else None, "text": body[:200]}, ip=ip)
-    _notify(user_id=user.pk, message={"type": "warning.received", "warning": strike_payload(strike)})
+    events.send_after_commit(users=user.pk, message=events.warning_received(warning=strike_payload(strike)))
     return strike
 
 
@@ -232,5 +226,5 @@ def _decide(appeal: Appeal, *, actor, status: str, reason: str, ip: str | None) 
     audit_record(actor=actor, action=f"appeal.{'approve' if status == Appeal.Status.APPROVED else 'reject'}",
                  target=appeal.user, before={"appeal_id": appeal.pk, "status": "pending"},
                  after={"status": status, "reason": reason[:200]}, ip=ip)
-    _notify(user_id=appeal.user_id, message={"type": "appeal.decided", "appeal": appeal_payload(appeal)})
+    events.send_after_commit(users=appeal.user_id, message=events.appeal_decided(appeal=appeal_payload(appeal)))
     return appeal

@@ -18,10 +18,9 @@ from django.conf import settings
 from django.core.cache import cache
 
 from accounts.models import User
-from config import clock, ratelimit
+from config import clock, events, ratelimit
 from config.errors import ApplicationError
 from realtime import presence
-from realtime.broadcast import user_send
 from social import errors, selectors, services
 from accounts.serializers import user_card
 from social.models import Room
@@ -45,7 +44,7 @@ def _ttl() -> int:
     return int(settings.INVITE_TTL_SECONDS) + 5
 
 
-def _public(invite: dict) -> dict:
+def _public(invite: dict) -> events.Invite:
     return {
         "id": invite["id"],
         "mode": invite["mode"],
@@ -127,9 +126,10 @@ def invite_send(*, sender: User, to_public_id, mode: str, seconds: int) -> dict:
     }
     cache.set(_key(invite_id), invite, timeout=_ttl())
     presence.store().due_add(_DUE, invite_id, expires.timestamp())
-    user_send(user_id=target.pk, message={"type": "invite.received", "invite": _public(invite)})
-    user_send(user_id=sender.pk, message={"type": "invite.sent", "invite": _public(invite)})
-    return _public(invite)
+    public = _public(invite)
+    events.send_after_commit(users=target.pk, message=events.invite_received(invite=public))
+    events.send_after_commit(users=sender.pk, message=events.invite_sent(invite=public))
+    return public
 
 
 def _claim(invite_id: str) -> dict | None:
@@ -159,36 +159,36 @@ def _take(invite_id: str, user_id: int, role: str) -> dict:
     return invite
 
 
-def _tell_both(invite: dict, event: str) -> None:
-    for uid in (invite["from_id"], invite["to_id"]):
-        user_send(user_id=uid, message={"type": event, "invite_id": invite["id"]})
+def _tell_both(invite: dict, event) -> None:
+    """``event`` (an ``invite.*`` constructor of ``config.events``) to both sides."""
+    events.send_after_commit(users=(invite["from_id"], invite["to_id"]), message=event(invite_id=invite["id"]))
 
 
 def invite_accept(*, user: User, invite_id: str) -> dict:
     """The target accepts: the room is created (one transaction) and both get ``room.started``."""
     invite = _take(invite_id, user.pk, "to")
     if _expired(invite, clock.now()):
-        _tell_both(invite, "invite.expired")
+        _tell_both(invite, events.invite_expired)
         raise errors.InviteNotFound("That invite has expired.")
     try:
         room = services.room_start(
             inviter_id=invite["from_id"], invitee_id=invite["to_id"], mode=invite["mode"], seconds=invite["seconds"]
         )
     except ApplicationError as exc:
-        user_send(
-            user_id=invite["from_id"],
-            message={"type": "invite.failed", "invite_id": invite["id"], "code": exc.code, "message": exc.message},
+        events.send_after_commit(
+            users=invite["from_id"],
+            message=events.invite_failed(invite_id=invite["id"], code=exc.code, message=exc.message),
         )
         raise
     return {"room_id": str(room.pk)}
 
 
 def invite_decline(*, user: User, invite_id: str) -> None:
-    _tell_both(_take(invite_id, user.pk, "to"), "invite.declined")
+    _tell_both(_take(invite_id, user.pk, "to"), events.invite_declined)
 
 
 def invite_cancel(*, user: User, invite_id: str) -> None:
-    _tell_both(_take(invite_id, user.pk, "from"), "invite.cancelled")
+    _tell_both(_take(invite_id, user.pk, "from"), events.invite_cancelled)
 
 
 
@@ -199,6 +199,6 @@ def invites_expire() -> int:
     for invite_id in presence.store().due_pop(_DUE, now.timestamp()):
         invite = _claim(invite_id)
         if invite is not None:
-            _tell_both(invite, "invite.expired")
+            _tell_both(invite, events.invite_expired)
             count += 1
     return count

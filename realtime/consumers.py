@@ -14,13 +14,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
 from django.conf import settings
 
-from config import clock, metrics
+from config import clock, events, metrics
 from config.errors import ApplicationError
 from config.resilience import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
 from realtime import backpressure, calls, runtime, signaling
 from realtime.asyncdb import database_sync_to_async
 from realtime import services as rt
-from realtime.groups import room_group, user_group
 from realtime.protocol import (
     CLOSE_AUTH_FAILED,
     CLOSE_BUSY,
@@ -34,6 +33,9 @@ from realtime.protocol import (
 from social import services as social
 
 logger = logging.getLogger(__name__)
+
+
+_ERROR_EXTRAS = events.Error.__optional_keys__
 
 
 def _dumps(message: dict) -> str:
@@ -101,9 +103,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if self.user_id is None:
             return
         runtime.unregister(self)
-        await self._discard(user_group(self.user_id))
+        await self._discard(events.user_group(self.user_id))
         if self.room_id:
-            await self._discard(room_group(self.room_id))
+            await self._discard(events.room_group(self.room_id))
         if getattr(self, "released", False):  # graceful shutdown already released this user
             return
         try:
@@ -167,11 +169,11 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 raise
 
     async def _error(self, code: str, message: str, ref=None, **extra):
-        body = {"type": "error", "code": code, "message": message}
-        body.update({k: v for k, v in extra.items() if v})
+        # only the extras the ``error`` event declares (``retry_after``, ``cooldown_until`` …)
+        extra = {k: v for k, v in extra.items() if v and k in _ERROR_EXTRAS}
         if ref is not None:
-            body["ref"] = ref
-        await self.send(text_data=_dumps(body))
+            extra["ref"] = ref
+        await self.send(text_data=_dumps(events.error(code=code, message=message, **extra)))
 
     async def _auth(self, token: str):
         if self._authing:
@@ -205,7 +207,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         # and unauthenticated (``unavailable``; its token was valid), and the client sends ``auth``
         # again after ``retry_after``; one that stays silent is closed like any silent socket.
         try:
-            await self.channel_layer.group_add(user_group(result.user.pk), self.channel_name)
+            await self.channel_layer.group_add(events.user_group(result.user.pk), self.channel_name)
             self.user, self.user_id = result.user, result.user.pk
             self._token = token  # re-checked on every heartbeat (revocation closes the socket)
             runtime.register(self)
@@ -214,7 +216,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             runtime.unregister(self)
             self.user = self.user_id = None
             self._authing = False
-            await self._discard(user_group(result.user.pk))
+            await self._discard(events.user_group(result.user.pk))
             if self._auth_task is not None:
                 self._auth_task.cancel()
             self._auth_task = asyncio.ensure_future(
@@ -235,7 +237,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if not valid:  # the session was revoked (e.g. "log out everywhere") or expired
             await self.close(code=CLOSE_AUTH_FAILED, reason="session revoked")
             return None
-        return {"type": "heartbeat.ack", "server_time": clock.now().isoformat()}
+        return events.heartbeat_ack(server_time=clock.now().isoformat())
 
     async def on_presence_set(self, available: bool):
         self.available = available
@@ -243,17 +245,17 @@ class ClientConsumer(AsyncWebsocketConsumer):
             user_id=self.user_id, socket_id=self.channel_name, available=available
         )
         state = await database_sync_to_async(rt.presence_state)(user_id=self.user_id)
-        return {"type": "presence.state", "state": state, "available": available}
+        return events.presence_state(state=state, available=available)
 
     async def on_queue_get(self, offset: int, limit: int, include_cooldown: bool, nearby: bool):
         page = await database_sync_to_async(rt.queue_page)(
             user_id=self.user_id, offset=offset, limit=limit, include_cooldown=include_cooldown, nearby=nearby
         )
-        return {"type": "queue.list", **page}
+        return events.queue_list(**page)
 
     async def on_queue_skip(self, user: str):
         await database_sync_to_async(rt.queue_skip)(user_id=self.user_id, other_public_id=user)
-        return {"type": "queue.skipped", "user": user}
+        return events.queue_skipped(user=user)
 
     async def on_invite_send(self, to: str, mode: str, seconds: int):
         await database_sync_to_async(calls.invite_send)(sender=self.user, to_public_id=to, mode=mode, seconds=seconds)
@@ -271,7 +273,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     async def on_room_get(self):
         room = await database_sync_to_async(rt.room_state)(user_id=self.user_id)
-        return {"type": "room.state", "room": room}
+        return events.room_state(room=room)
 
     async def on_room_end(self):
         await database_sync_to_async(social.room_end_by_user)(user_id=self.user_id)
@@ -282,65 +284,53 @@ class ClientConsumer(AsyncWebsocketConsumer):
         # WebRTC signaling build on).  No database: the room id is known from room events.
         if self.room_id is None:
             raise ProtocolError("not_in_room", "You are not in a call.")
-        await self.channel_layer.group_send(
-            room_group(self.room_id),
-            {"type": "room.relay", "from_user": self.user_id, "room_id": self.room_id, "data": data},
+        await events.publish(
+            message=events.room_relay(room_id=self.room_id, data=data), room_id=self.room_id,
+            skip_user=self.user_id, ephemeral=True, layer=self.channel_layer,
         )
 
     # --- in the room (issue 4): chat (persisted), typing and WebRTC signaling (relayed) ------------
     async def on_room_message(self, client_id: str, body: str):
-        message, created, events = await signaling.chat_send(
+        message, created, notices = await signaling.chat_send(
             user_id=self.user_id, sender_public_id=self.user.public_id, connection_id=self.channel_name,
             client_id=client_id, body=body,
         )
-        try:
-            if created:  # committed: the peer's sockets (and my other ones) get it
-                await self.channel_layer.group_send(
-                    room_group(message["room_id"]),
-                    {"type": "room.chat", "origin": self.channel_name, "message": message},
-                )
-            for user_ids, event in events:  # e.g. room.inactivity_cleared, to both
-                for uid in user_ids:
-                    await self.channel_layer.group_send(user_group(uid), {"type": "client.send", "message": event})
-        except Exception:  # noqa: BLE001 - the message is stored: still acked (the peer catches up by replay)
-            logger.exception("chat notices after commit failed")
-        return {"type": "room.message.ack", "client_id": client_id, "message": message}
+        if created:  # committed: the peer's sockets (and my other ones) get it
+            await events.publish(
+                message=events.room_message(message=message), room_id=message["room_id"],
+                skip_channel=self.channel_name, layer=self.channel_layer,
+            )
+        for user_ids, event in notices:  # committed too: e.g. room.inactivity_cleared, to both
+            await events.publish(message=event, users=user_ids, layer=self.channel_layer)
+        return events.room_message_ack(client_id=client_id, message=message)
 
     async def on_room_replay(self, after_id: int):
         page = await signaling.chat_call(signaling.chat_replay, user_id=self.user_id, after_id=after_id)
-        return {"type": "room.messages", **page}
+        return events.room_messages(**page)
 
-    async def _signal(self, event: dict, *, video_only: bool = True):
+    async def _signal(self, event, *, video_only: bool = True, **fields):
+        """``event`` (a ``config.events`` constructor) with ``fields`` to the peer's sockets."""
         if self.room_id is None:
             raise ProtocolError("not_in_room", "You are not in a call.")
         if video_only and self.room_mode != "video":
             raise ProtocolError("not_video_room", "WebRTC signaling is for video rooms.")
         await sync_to_async(signaling.signal_check, thread_sensitive=False)(connection_id=self.channel_name)
-        await self.channel_layer.group_send(
-            room_group(self.room_id),
-            {"type": "room.signal", "from_user": self.user_id, "message": {**event, "room_id": self.room_id}},
+        await events.publish(
+            message=event(room_id=self.room_id, **fields), room_id=self.room_id,
+            skip_user=self.user_id, ephemeral=True, layer=self.channel_layer,
         )
 
     async def on_room_typing(self, typing: bool):
-        await self._signal({"type": "room.typing", "typing": typing}, video_only=False)
+        await self._signal(events.room_typing, video_only=False, typing=typing)
 
     async def on_offer(self, sdp: str):
-        await self._signal({"type": "offer", "sdp": sdp})
+        await self._signal(events.offer, sdp=sdp)
 
     async def on_answer(self, sdp: str):
-        await self._signal({"type": "answer", "sdp": sdp})
+        await self._signal(events.answer, sdp=sdp)
 
     async def on_ice_candidate(self, candidate):
-        await self._signal({"type": "ice-candidate", "candidate": candidate})
-
-    async def room_chat(self, event):
-        message = event["message"]
-        if event["origin"] != self.channel_name and message["room_id"] == self.room_id:
-            await self.send(text_data=_dumps({"type": "room.message", "message": message}))
-
-    async def room_signal(self, event):
-        if event["from_user"] != self.user_id and event["message"]["room_id"] == self.room_id:
-            await self.send(text_data=_dumps(event["message"]))
+        await self._signal(events.ice_candidate, candidate=candidate)
 
     # --- channel-layer events ----------------------------------------------------------------
     async def client_send(self, event):
@@ -349,7 +339,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if mtype in ("room.started", "room.resumed"):
             await self._join_room(message["room"]["id"], mode=message["room"].get("mode"))
         elif mtype == "room.ended" and self.room_id == message.get("room_id"):
-            await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
+            await self.channel_layer.group_discard(events.room_group(self.room_id), self.channel_name)
             self.room_id = None
         await self.send(text_data=_dumps(message))
 
@@ -358,15 +348,21 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=_dumps(event["message"]))
         await self.close(code=event.get("code") or 4000)
 
-    async def room_relay(self, event):
-        if event["from_user"] != self.user_id and event["room_id"] == self.room_id:
-            await self.send(text_data=_dumps({"type": "room.relay", "room_id": event["room_id"], "data": event["data"]}))
+    async def room_event(self, event):
+        """``config.events.room_envelope``: relays, typing, signaling (not to the sender's own
+        sockets) and committed chat (not to the sending socket)."""
+        if (
+            event["room_id"] == self.room_id
+            and event["skip_user"] != self.user_id
+            and event["skip_channel"] != self.channel_name
+        ):
+            await self.send(text_data=_dumps(event["message"]))
 
     async def _join_room(self, room_id: str, mode: str | None = None):
         self.room_mode = mode or self.room_mode
         if self.room_id == room_id:
             return
         if self.room_id:
-            await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
+            await self.channel_layer.group_discard(events.room_group(self.room_id), self.channel_name)
         self.room_id = room_id
-        await self.channel_layer.group_add(room_group(room_id), self.channel_name)
+        await self.channel_layer.group_add(events.room_group(room_id), self.channel_name)

@@ -1,23 +1,31 @@
-"""The WebSocket protocol: close codes and one validator per inbound message type.
+"""The WebSocket protocol's inbound side: one shape and one validator per client→server type.
 
-docs/REALTIME.md is the client-facing description; keep the two in step.
+Each inbound type has a ``TypedDict`` (typed like the server→client events of ``config.events``,
+with the same ``Annotated[..., Schema(...)]`` bounds) and the validator that enforces it, plus the
+direct replies it gets (``CLIENT_MESSAGES``).  ``realtime.asyncapi`` builds the AsyncAPI document
+from both sides; docs/REALTIME.md is the prose, and tests keep the three in step.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: the ``TypedDict`` shapes need ``NotRequired`` evaluated.
 import json
 import uuid
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, NamedTuple, NotRequired, TypedDict
+
+from config.events import (
+    CLOSE_AUTH_FAILED as CLOSE_AUTH_FAILED,
+    CLOSE_BANNED as CLOSE_BANNED,
+    CLOSE_BUSY as CLOSE_BUSY,
+    CLOSE_SLOW_READER as CLOSE_SLOW_READER,
+    CLOSE_HEARTBEAT_TIMEOUT as CLOSE_HEARTBEAT_TIMEOUT,
+    CLOSE_SERVER_RESTART as CLOSE_SERVER_RESTART,
+    IceCandidate,
+    InviteId,
+    Mode,
+    Schema,
+    Uuid,
+)
 
 from config import unstorable
-
-# --- close codes -----------------------------------------------------------------------------
-CLOSE_AUTH_FAILED = 4401  # bad, expired or revoked token; or no auth message in time
-CLOSE_BANNED = 4403  # the account is banned (also sent later, when a ban lands)
-CLOSE_HEARTBEAT_TIMEOUT = 4408  # nothing received for PRESENCE_TIMEOUT_SECONDS
-CLOSE_BUSY = 4429  # reconnect storm: too many sockets authenticating here; retry after ``retry_after``
-CLOSE_SLOW_READER = 4409  # the client stopped reading: more than WS_SEND_BUDGET_BYTES queued for it
-CLOSE_SERVER_RESTART = 4503  # this process is shutting down: reconnect (any process) now
 
 
 class ProtocolError(Exception):
@@ -210,26 +218,99 @@ def _ice_candidate(d: dict) -> dict:
     return {"candidate": clean}
 
 
-VALIDATORS: dict[str, Callable[[dict], dict]] = {
-    "auth": _auth,
-    "heartbeat": _empty,
-    "presence.set": _presence_set,
-    "queue.get": _queue_get,
-    "queue.skip": _queue_skip,
-    "invite.send": _invite_send,
-    "invite.accept": _invite_answer,
-    "invite.decline": _invite_answer,
-    "invite.cancel": _invite_answer,
-    "room.get": _empty,
-    "room.end": _empty,
-    "room.relay": _room_relay,
-    "room.message": _room_message,
-    "room.replay": _room_replay,
-    "room.typing": _room_typing,
-    "offer": _sdp,
-    "answer": _sdp,
-    "ice-candidate": _ice_candidate,
+# --- the shapes --------------------------------------------------------------------------------
+Ref = Annotated[str | int, Schema(maxLength=64, description="echoed in the direct reply or error")]
+
+
+class _In(TypedDict):
+    ref: NotRequired[Ref]
+
+
+class AuthIn(_In):
+    token: Annotated[str, Schema(minLength=1, maxLength=4096, description="the session token (POST /api/auth/guest or /api/auth/login)")]
+
+
+class EmptyIn(_In):
+    pass
+
+
+class PresenceSetIn(_In):
+    available: bool
+
+
+class QueueGetIn(_In):
+    offset: NotRequired[Annotated[int, Schema(minimum=0, maximum=100_000, default=0)]]
+    limit: NotRequired[Annotated[int, Schema(minimum=1, maximum=100, default=50)]]
+    include_cooldown: NotRequired[Annotated[bool, Schema(default=False)]]
+
+
+class QueueSkipIn(_In):
+    user: Uuid
+
+
+class InviteSendIn(_In):
+    to: Uuid
+    mode: Mode
+    seconds: Annotated[int, Schema(minimum=1, maximum=86_400, description="CALL_MIN_SECONDS–CALL_MAX_SECONDS (default 60–600)")]
+
+
+class InviteAnswerIn(_In):
+    invite_id: InviteId
+
+
+class RoomRelayIn(_In):
+    data: Annotated[Any, Schema(description="any JSON; relayed to the peer's sockets, not stored")]
+
+
+class RoomMessageIn(_In):
+    client_id: Annotated[str, Schema(minLength=1, maxLength=64, description="unique per message of yours in this room")]
+    body: Annotated[str, Schema(description="trimmed; 1–2,000 characters (ROOM_MESSAGE_MAX_CHARS)")]
+
+
+class RoomReplayIn(_In):
+    after_id: NotRequired[Annotated[int, Schema(minimum=0, default=0)]]
+
+
+class RoomTypingIn(_In):
+    typing: bool
+
+
+class SdpIn(_In):
+    sdp: Annotated[str, Schema(minLength=1, maxLength=32_768, description="≤ ROOM_SIGNAL_MAX_BYTES (32 KB)")]
+
+
+class IceCandidateIn(_In):
+    candidate: Annotated[IceCandidate | None, Schema(description="null: end of candidates")]
+
+
+class ClientMessage(NamedTuple):
+    shape: type
+    validate: Callable[[dict], dict]
+    replies: tuple[str, ...]  # server→client types that answer it directly (``error`` always may)
+    doc: str
+
+
+CLIENT_MESSAGES: dict[str, ClientMessage] = {
+    "auth": ClientMessage(AuthIn, _auth, ("auth.ok",), "the first message; within WS_AUTH_TIMEOUT_SECONDS of opening"),
+    "heartbeat": ClientMessage(EmptyIn, _empty, ("heartbeat.ack",), "every `heartbeat_seconds`"),
+    "presence.set": ClientMessage(PresenceSetIn, _presence_set, ("presence.state",), "join or leave the queue from this socket"),
+    "queue.get": ClientMessage(QueueGetIn, _queue_get, ("queue.list",), "a page of the queue, as you see it"),
+    "queue.skip": ClientMessage(QueueSkipIn, _queue_skip, ("queue.skipped",), "hide a user from your queue for this visit"),
+    "invite.send": ClientMessage(InviteSendIn, _invite_send, (), "invite a user to a call (your sockets get `invite.sent`)"),
+    "invite.accept": ClientMessage(InviteAnswerIn, _invite_answer, (), "accept an invite (both get `room.started`)"),
+    "invite.decline": ClientMessage(InviteAnswerIn, _invite_answer, (), "decline an invite (both get `invite.declined`)"),
+    "invite.cancel": ClientMessage(InviteAnswerIn, _invite_answer, (), "cancel your invite (both get `invite.cancelled`)"),
+    "room.get": ClientMessage(EmptyIn, _empty, ("room.state",), "your live room, if any"),
+    "room.end": ClientMessage(EmptyIn, _empty, (), "end your live room (both get `room.ended`)"),
+    "room.relay": ClientMessage(RoomRelayIn, _room_relay, (), "ephemeral data to the peer's sockets"),
+    "room.message": ClientMessage(RoomMessageIn, _room_message, ("room.message.ack",), "a chat message (stored, then acked)"),
+    "room.replay": ClientMessage(RoomReplayIn, _room_replay, ("room.messages",), "the room's messages after `after_id`"),
+    "room.typing": ClientMessage(RoomTypingIn, _room_typing, (), "typing indicator to the peer's sockets"),
+    "offer": ClientMessage(SdpIn, _sdp, (), "WebRTC offer to the peer's sockets (video rooms)"),
+    "answer": ClientMessage(SdpIn, _sdp, (), "WebRTC answer to the peer's sockets (video rooms)"),
+    "ice-candidate": ClientMessage(IceCandidateIn, _ice_candidate, (), "a trickled ICE candidate to the peer's sockets"),
 }
+VALIDATORS: dict[str, Callable[[dict], dict]] = {t: m.validate for t, m in CLIENT_MESSAGES.items()}
 
 
 def validate(data: dict) -> tuple[str, dict, Any]:

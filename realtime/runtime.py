@@ -14,6 +14,7 @@ the list of sockets this process is serving right now.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -22,11 +23,12 @@ import time
 
 from django.conf import settings
 
-from config import clock, metrics
+from config import clock, events, metrics
 from realtime.asyncdb import database_sync_to_async
 from realtime.protocol import CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SERVER_RESTART
 
 logger = logging.getLogger(__name__)
+_RESTARTING = json.dumps(events.server_restarting())
 
 _consumers: dict[str, object] = {}
 _task: asyncio.Task | None = None
@@ -210,7 +212,7 @@ async def shutdown() -> None:
     for consumer in list(_consumers.values()):
         try:
             consumer.released = True
-            await consumer.send(text_data='{"type":"server.restarting"}')
+            await consumer.send(text_data=_RESTARTING)
             await consumer.close(code=CLOSE_SERVER_RESTART, reason="server restarting")
         except Exception:  # noqa: BLE001
             pass

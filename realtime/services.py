@@ -9,6 +9,7 @@ from django.conf import settings
 
 from accounts.models import User
 from accounts.services import session_authenticate
+from config import events
 from realtime import presence
 from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_BANNED
 from social import errors, selectors, services
@@ -35,19 +36,18 @@ def socket_authenticate(*, token: str) -> SocketAuth:
     return SocketAuth(user=user)
 
 
-def socket_ready(*, user: User, socket_id: str) -> dict:
+def socket_ready(*, user: User, socket_id: str) -> events.AuthOk:
     """The socket is authenticated and subscribed: it counts for presence, and its user's room
     (if any) is connected again — both sides get ``room.resumed``.  Returns the ``auth.ok`` body."""
     presence.socket_touch(user_id=user.pk, socket_id=socket_id, available=False)
     room = services.room_participant_connected(user_id=user.pk)
-    return {
-        "type": "auth.ok",
-        "user": user_card(user),
-        "heartbeat_seconds": settings.PRESENCE_HEARTBEAT_SECONDS,
-        "offline_timeout_seconds": settings.PRESENCE_TIMEOUT_SECONDS,
-        "presence": presence.IN_CALL if room else presence.ONLINE,
-        "room": room,
-    }
+    return events.auth_ok(
+        user=user_card(user),
+        heartbeat_seconds=settings.PRESENCE_HEARTBEAT_SECONDS,
+        offline_timeout_seconds=settings.PRESENCE_TIMEOUT_SECONDS,
+        presence=presence.IN_CALL if room else presence.ONLINE,
+        room=room,
+    )
 
 
 def socket_closed(*, user_id: int, socket_id: str) -> None:

@@ -22,9 +22,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from config import clock
+from config import clock, events
 from config.errors import ApplicationError
-from realtime.broadcast import user_send_on_commit
 from social import errors
 from social.models import Room, RoomMessage, RoomParticipant
 
@@ -32,7 +31,7 @@ from social.models import Room, RoomMessage, RoomParticipant
 # --- shapes --------------------------------------------------------------------------------------
 def message_payload(
     *, message_id: int, seq: int, room_id, sender_public_id, client_id: str, body: str, created_at, purged=False
-) -> dict:
+) -> events.Message:
     return {
         "id": message_id,
         "seq": seq,
@@ -116,18 +115,18 @@ def _send_step(*, user_id: int, sender_public_id, client_id: str, body: str, now
         stored = RoomMessage.objects.get(room_id=room.pk, sender_id=user_id, client_id=client_id)
         return _payload_of(stored, sender_public_id), False, []
     changes = {"last_message_at": now}
-    events = []
+    notices = []
     if me.torch_deadline is not None:
         changes.update(torch_warned_at=None, torch_deadline=None)
-        events.append(
-            ([p.user_id for p in rows], {"type": "room.inactivity_cleared", "room_id": str(room.pk), "user": str(sender_public_id)})
+        notices.append(
+            ([p.user_id for p in rows], events.room_inactivity_cleared(room_id=str(room.pk), user=str(sender_public_id)))
         )
     RoomParticipant.objects.filter(pk=me.pk).update(**changes)
     message = message_payload(
         message_id=row[0], seq=row[1], room_id=room.pk, sender_public_id=sender_public_id,
         client_id=client_id, body=body, created_at=now,
     )
-    return message, True, events
+    return message, True, notices
 
 
 def _end_overdue(exc: _Overdue):
@@ -147,12 +146,11 @@ def room_message_send(*, user_id: int, sender_public_id, client_id: str, body: s
     body = body_clean(body)
     try:
         with transaction.atomic():
-            message, created, events = _send_step(
+            message, created, notices = _send_step(
                 user_id=user_id, sender_public_id=sender_public_id, client_id=client_id, body=body, now=clock.now()
             )
-            for user_ids, event in events:
-                for uid in user_ids:
-                    user_send_on_commit(user_id=uid, message=event)
+            for user_ids, event in notices:
+                events.send_after_commit(users=user_ids, message=event)
     except _Overdue as exc:
         _end_overdue(exc)
     return message, created
@@ -344,18 +342,18 @@ def room_messages_send_batch(*, items: list[dict]) -> list[tuple[bool, object, l
                     told: set[int] = set()
                     for (room_id, user_id, client_id), (i, seq, m_id) in new.items():
                         it = items[i]
-                        events = []
+                        notices = []
                         if user_id in warned and user_id not in told:
                             told.add(user_id)
-                            events.append((
+                            notices.append((
                                 [p.user_id for p in by_room[room_id]],
-                                {"type": "room.inactivity_cleared", "room_id": str(room_id), "user": str(it["sender_public_id"])},
+                                events.room_inactivity_cleared(room_id=str(room_id), user=str(it["sender_public_id"])),
                             ))
                         message = message_payload(
                             message_id=m_id, seq=seq, room_id=room_id, sender_public_id=it["sender_public_id"],
                             client_id=client_id, body=it["body"], created_at=now,
                         )
-                        results[i] = (True, (message, True), events)
+                        results[i] = (True, (message, True), notices)
                 for i, key in dup_of.items():
                     first = results[new[key][0]][1][0]
                     results[i] = (True, ({**first, "sender": str(items[i]["sender_public_id"])}, False), [])
@@ -472,16 +470,12 @@ def torch_sweep(*, now: datetime | None = None, limit: int = 500) -> dict:
             ids = _public_ids(participants)
             who = next(p for p in participants if p.pk == part_pk)
             for p in participants:
-                user_send_on_commit(
-                    user_id=p.user_id,
-                    message={
-                        "type": "room.inactivity_warning",
-                        "room_id": str(room.pk),
-                        "user": ids[who.user_id],
-                        "you": p.user_id == who.user_id,
-                        "warning_started_at": now.isoformat(),
-                        "deadline": deadline.isoformat(),
-                    },
+                events.send_after_commit(
+                    users=p.user_id,
+                    message=events.room_inactivity_warning(
+                        room_id=str(room.pk), user=ids[who.user_id], you=p.user_id == who.user_id,
+                        warning_started_at=now.isoformat(), deadline=deadline.isoformat(),
+                    ),
                 )
             counts["torch_warned"] += 1
     return counts

@@ -9,7 +9,7 @@ Rules enforced here:
   bookkeeping (history per participant, pair cooldown, completions, timer totals) is written in
   the same transaction, backed by unique constraints;
 - locks are always taken room first, participants second (no lock-order deadlocks);
-- sockets are told only after commit (``realtime.broadcast.*_on_commit``).
+- sockets are told only after commit (``config.events.send_after_commit``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from django.db.models import F, Q
 
 from accounts.models import User
 from accounts.services import user_timer_add
-from config import clock
+from config import clock, events
 from moderation.services import audit_record
-from realtime.broadcast import user_send_on_commit
 from social import errors
 from accounts.serializers import user_card
 from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
@@ -49,7 +48,9 @@ def _restart_grace() -> timedelta:
 
 
 # --- what clients are told -----------------------------------------------------------------------
-def room_payload(*, room: Room, user_id: int, participants: list[RoomParticipant], now: datetime | None = None) -> dict:
+def room_payload(
+    *, room: Room, user_id: int, participants: list[RoomParticipant], now: datetime | None = None
+) -> events.RoomView:
     """The room as ``user_id`` sees it (``participants`` with ``user`` loaded)."""
     now = now or clock.now()
     me = next(p for p in participants if p.user_id == user_id)
@@ -73,13 +74,13 @@ def _participants(room: Room) -> list[RoomParticipant]:
     return list(RoomParticipant.objects.select_related("user").filter(room=room).order_by("id"))
 
 
-def _tell_both(room: Room, msg_type: str, participants: list[RoomParticipant] | None = None, **extra) -> None:
+def _tell_both(room: Room, event, participants: list[RoomParticipant] | None = None) -> None:
+    """``event`` (a ``config.events`` constructor taking ``room``) to each participant, as they see the room."""
     participants = participants if participants is not None else _participants(room)
     now = clock.now()
     for p in participants:
-        user_send_on_commit(
-            user_id=p.user_id,
-            message={"type": msg_type, "room": room_payload(room=room, user_id=p.user_id, participants=participants, now=now), **extra},
+        events.send_after_commit(
+            users=p.user_id, message=event(room=room_payload(room=room, user_id=p.user_id, participants=participants, now=now))
         )
 
 
@@ -105,7 +106,7 @@ def room_start(*, inviter_id: int, invitee_id: int, mode: str, seconds: int) -> 
                     for uid in (inviter_id, invitee_id)
                 ]
             )
-            _tell_both(room, "room.started")
+            _tell_both(room, events.room_started)
     except IntegrityError as exc:
         from social.selectors import live_room_user_ids
 
@@ -162,17 +163,14 @@ def _end_locked(room: Room, *, reason: str, actor_id: int | None, now: datetime)
         audit_record(actor=None, action="room.end", target=room, after={"reason": reason})
     for p in participants:
         p.live = False
+    cooldown_until = (now + timedelta(seconds=settings.CALL_COOLDOWN_SECONDS)).isoformat()
     for p in participants:
-        user_send_on_commit(
-            user_id=p.user_id,
-            message={
-                "type": "room.ended",
-                "room_id": str(room.pk),
-                "reason": reason,
-                "ended_by_you": actor_id == p.user_id,
-                "duration_seconds": duration,
-                "cooldown_until": (now + timedelta(seconds=settings.CALL_COOLDOWN_SECONDS)).isoformat(),
-            },
+        events.send_after_commit(
+            users=p.user_id,
+            message=events.room_ended(
+                room_id=str(room.pk), reason=reason, ended_by_you=actor_id == p.user_id,
+                duration_seconds=duration, cooldown_until=cooldown_until,
+            ),
         )
 
 
@@ -253,12 +251,12 @@ def room_participant_connected(*, user_id: int) -> dict | None:
             room.status, room.grace_deadline, room.grace_started_at = Room.Status.ACTIVE, None, None
         if was_connected:
             # another socket of an already connected user: only that user's sockets hear of it
-            user_send_on_commit(
-                user_id=user_id,
-                message={"type": "room.resumed", "room": room_payload(room=room, user_id=user_id, participants=participants, now=now)},
+            events.send_after_commit(
+                users=user_id,
+                message=events.room_resumed(room=room_payload(room=room, user_id=user_id, participants=participants, now=now)),
             )
         else:
-            _tell_both(room, "room.resumed", participants)
+            _tell_both(room, events.room_resumed, participants)
         return room_payload(room=room, user_id=user_id, participants=participants, now=now)
 
 
@@ -280,12 +278,11 @@ def _disconnect_locked(
     participants = _participants(room)
     for p in participants:
         if p.user_id != user_id:
-            user_send_on_commit(
-                user_id=p.user_id,
-                message={
-                    "type": "room.peer_disconnected",
-                    "room": room_payload(room=room, user_id=p.user_id, participants=participants, now=now),
-                },
+            events.send_after_commit(
+                users=p.user_id,
+                message=events.room_peer_disconnected(
+                    room=room_payload(room=room, user_id=p.user_id, participants=participants, now=now)
+                ),
             )
 
 
@@ -437,10 +434,9 @@ def _sweep_expired_leases(*, now: datetime, limit: int, counts: dict) -> None:
             for room_id, parts in participants.items():
                 for p in parts:
                     if p.connected:  # the lost ones have no socket to tell
-                        user_send_on_commit(
-                            user_id=p.user_id,
-                            message={
-                                "type": "room.peer_disconnected",
-                                "room": room_payload(room=by_id[room_id], user_id=p.user_id, participants=parts, now=now),
-                            },
+                        events.send_after_commit(
+                            users=p.user_id,
+                            message=events.room_peer_disconnected(
+                                room=room_payload(room=by_id[room_id], user_id=p.user_id, participants=parts, now=now)
+                            ),
                         )

@@ -10,7 +10,7 @@ from config import clock
 from moderation import services
 from moderation.models import AuditLog, Ban
 from moderation.selectors import banned_user_ids, email_permanently_banned, user_ban_active, user_permanently_banned
-from realtime.groups import user_group
+from config.events import user_group
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async as sync_to_async  # closes its connection after
 
-from realtime import broadcast
+from config import events
 from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_BANNED
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,10 +130,11 @@ async def test_broadcast_contract_send_and_kick_reach_every_socket(ws_user, clie
     first, second = clients(token), clients(token)
     await first.open()
     await second.open()
-    await sync_to_async(broadcast.user_send)(user_id=user.pk, message={"type": "notice", "text": "hi"})
-    assert (await first.expect("notice"))["text"] == "hi"
-    assert (await second.expect("notice"))["text"] == "hi"
-    await sync_to_async(broadcast.user_kick)(user_id=user.pk, code=4403, message={"type": "banned", "reason": "r"})
+    # outside a transaction "after commit" is now
+    await sync_to_async(events.send_after_commit)(users=user.pk, message=events.notification_new(id=1, text="hi"))
+    assert (await first.expect("notification.new"))["text"] == "hi"
+    assert (await second.expect("notification.new"))["text"] == "hi"
+    await sync_to_async(events.kick_after_commit)(users=user.pk, code=4403, message=events.banned(until=None, reason="r"))
     for c in (first, second):
         assert (await c.expect("banned"))["reason"] == "r"
         assert await c.expect_close() == 4403

@@ -154,10 +154,14 @@ def test_torch_warns_the_silent_clears_on_message_and_ends_with_inactivity(make_
 
 def test_torch_warning_is_sent_to_both_naming_who_and_the_deadline(make_user, monkeypatch):
     sent = []
-    monkeypatch.setattr(messages, "user_send_on_commit", lambda *, user_id, message: sent.append((user_id, message)))
+    monkeypatch.setattr(
+        messages.events, "send_after_commit",
+        lambda *, users, message: sent.extend((uid, message) for uid in ([users] if isinstance(users, int) else users)),
+    )
     a, b, room = start(make_user)
     clock.advance(30)
     send(b, "hi", "1")
+    sent.clear()  # room.started
     clock.advance(90)
     messages.torch_sweep()
     assert sorted(uid for uid, _ in sent) == sorted([a.pk, b.pk])
