@@ -35,7 +35,10 @@ from accounts.serializers import (
 )
 from rest_framework.views import APIView
 from accounts.authentication import BearerSessionAuthentication
+from accounts import errors
 from config.api import exception_handler
+from config.errors import RateLimited
+from config.openapi import raises
 from config.net import client_ip
 from config.parsers import MultiPartParser
 
@@ -52,7 +55,21 @@ class GuestSignupApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=GuestSignupInputSerializer, responses={201: AuthResultSerializer}, tags=["auth"])
+    @extend_schema(
+        request=GuestSignupInputSerializer, responses={201: AuthResultSerializer}, tags=["auth"],
+        summary="Sign up as a guest",
+        description=(
+            "Creates a guest account and signs it in: the answer carries the session `token` (send it as "
+            "`Authorization: Bearer <token>` and in the WebSocket `auth` message). When sign-up is invite-only "
+            "(`OPEN_SIGNUP` off) an `invite_code` or a `usc_scan_token` is required; a `referral_token` "
+            "introduces the new user to the link's target."
+        ),
+        extensions=raises(
+            "invites.errors.InviteRequired", "invites.errors.InviteInvalid", "invites.errors.InviteInactive",
+            "invites.errors.InviteExpired", "invites.errors.InviteUsedUp", "invites.errors.ScanTokenInvalid",
+            "invites.errors.CardTaken", "invites.errors.CardBanned", "invites.errors.ReferralInvalid", RateLimited,
+        ),
+    )
     def post(self, request):
         data = GuestSignupInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -66,7 +83,12 @@ class LoginApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=LoginInputSerializer, responses={200: AuthResultSerializer}, tags=["auth"])
+    @extend_schema(
+        request=LoginInputSerializer, responses={200: AuthResultSerializer}, tags=["auth"],
+        summary="Sign in with email and password",
+        description="For permanent accounts. Answers a new session token; rate-limited per network and per email.",
+        extensions=raises(errors.InvalidCredentials, RateLimited),
+    )
     def post(self, request):
         data = LoginInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -75,7 +97,11 @@ class LoginApi(APIView):
 
 
 class LogoutApi(APIView):
-    @extend_schema(request=None, responses={204: None}, tags=["auth"])
+    @extend_schema(
+        request=None, responses={204: None}, tags=["auth"],
+        summary="Sign out (revoke this session)",
+        description="Revokes the session whose token made the call; its sockets are closed (4401) at their next heartbeat.",
+    )
     def post(self, request):
         session = selectors.session_get_for_user(user=request.user, session_id=request.auth.session_id)
         services.session_revoke(session=session, actor=request.user, ip=client_ip(request))
@@ -83,7 +109,11 @@ class LogoutApi(APIView):
 
 
 class LogoutOthersApi(APIView):
-    @extend_schema(request=None, responses={200: CountOutputSerializer}, tags=["auth"])
+    @extend_schema(
+        request=None, responses={200: CountOutputSerializer}, tags=["auth"],
+        summary="Sign out everywhere else",
+        description="Revokes every other session of the account; answers how many were revoked.",
+    )
     def post(self, request):
         count = services.session_revoke_all(
             user=request.user,
@@ -96,7 +126,11 @@ class LogoutOthersApi(APIView):
 
 
 class SessionListApi(APIView):
-    @extend_schema(responses={200: SessionOutputSerializer(many=True)}, tags=["auth"])
+    @extend_schema(
+        responses={200: SessionOutputSerializer(many=True)}, tags=["auth"],
+        summary="My sessions (devices)",
+        description="Live sessions of the account, newest first; `current` marks the one making the call.",
+    )
     def get(self, request):
         sessions = selectors.session_list_for_user(user=request.user)
         return Response(
@@ -105,7 +139,11 @@ class SessionListApi(APIView):
 
 
 class SessionRevokeApi(APIView):
-    @extend_schema(responses={204: None}, tags=["auth"])
+    @extend_schema(
+        responses={204: None}, tags=["auth"],
+        summary="Revoke one of my sessions",
+        description="Signs that device out; 404 when the session is not yours or does not exist.",
+    )
     def delete(self, request, session_id: int):
         session = selectors.session_get_for_user(user=request.user, session_id=session_id)
         services.session_revoke(session=session, actor=request.user, ip=client_ip(request))
@@ -115,10 +153,15 @@ class SessionRevokeApi(APIView):
 class MakePermanentApi(APIView):
     @extend_schema(
         request=MakePermanentInputSerializer, responses={202: DetailOutputSerializer}, tags=["auth"],
+        summary="Make my guest account permanent (step 1: email a code)",
         description=(
             "Mails a 6-digit code to `email`. **Student-email rule:** an account with a registered USC card "
             "becomes permanent only with an address in the student domain (`USC_EMAIL_DOMAIN`, default "
             "`usc.edu`, subdomains included) — 400 `student_email_required` otherwise."
+        ),
+        extensions=raises(
+            errors.AlreadyPermanent, errors.EmailTaken, "invites.errors.StudentEmailRequired",
+            "moderation.errors.EmailBanned", RateLimited,
         ),
     )
     def post(self, request):
@@ -131,11 +174,13 @@ class MakePermanentApi(APIView):
 class VerifyEmailApi(APIView):
     @extend_schema(
         request=VerifyEmailInputSerializer, responses={200: MeSerializer}, tags=["auth"],
+        summary="Make my guest account permanent (step 2: confirm the code)",
         description=(
             "Checks the code; the pending email and password become the account's. The student-email rule "
             "is checked again here: a code for a non-student address requested before a USC card was "
             "registered is refused with 400 `student_email_required`."
         ),
+        extensions=raises(errors.CodeInvalid, errors.CodeExpired, errors.EmailTaken, "invites.errors.StudentEmailRequired"),
     )
     def post(self, request):
         data = VerifyEmailInputSerializer(data=request.data)
@@ -145,7 +190,12 @@ class VerifyEmailApi(APIView):
 
 
 class PasswordChangeApi(APIView):
-    @extend_schema(request=PasswordChangeInputSerializer, responses={204: None}, tags=["auth"])
+    @extend_schema(
+        request=PasswordChangeInputSerializer, responses={204: None}, tags=["auth"],
+        summary="Change my password",
+        description="Needs the current password; every other session is revoked, this one stays.",
+        extensions=raises(errors.InvalidCredentials),
+    )
     def post(self, request):
         data = PasswordChangeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -156,18 +206,35 @@ class PasswordChangeApi(APIView):
 
 
 class MeApi(APIView):
-    @extend_schema(responses={200: MeSerializer}, tags=["me"])
+    @extend_schema(
+        responses={200: MeSerializer}, tags=["me"],
+        summary="My account",
+        description="The caller's card plus account fields (email, account type, paid status, timer total). Allowed while banned.",
+    )
     def get(self, request):
         return Response(me_payload(request.user))
 
-    @extend_schema(request=ProfileUpdateInputSerializer, responses={200: MeSerializer}, tags=["me"])
+    @extend_schema(
+        request=ProfileUpdateInputSerializer, responses={200: MeSerializer}, tags=["me"],
+        summary="Edit my profile",
+        description="Partial update of the card fields (name, gender, bio, Instagram handle); answers the account.",
+    )
     def patch(self, request):
         data = ProfileUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         user = services.profile_update(user=request.user, data=data.validated_data)
         return Response(MeSerializer(user).data)
 
-    @extend_schema(request=AccountDeleteInputSerializer, responses={204: None}, tags=["me"])
+    @extend_schema(
+        request=AccountDeleteInputSerializer, responses={204: None}, tags=["me"],
+        summary="Delete my account",
+        description=(
+            "Permanent accounts confirm with their `password` (JSON body). Ends a live call (reason "
+            "`account_deleted`), revokes every session and erases the profile; history rows are anonymised."
+        ),
+        extensions=raises(errors.InvalidCredentials, (400, "invalid", "a field is missing or wrong (see `fields`)"),
+                          (400, "malformed_request", "the body is not valid JSON")),
+    )
     def delete(self, request):
         data = AccountDeleteInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -223,6 +290,8 @@ class MeExportApi(APIView):
     @extend_schema(
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="Everything stored about the caller.")},
         tags=["me"],
+        summary="Export my data",
+        description="Everything stored about the caller as one JSON document (download: `Content-Disposition: attachment`).",
     )
     def get(self, request):
         resp = Response(selectors.user_export(user=request.user))
@@ -245,7 +314,12 @@ class _MediaApi(APIView):
 class MePhotoApi(_MediaApi):
     kind = "photo"
 
-    @extend_schema(request={"multipart/form-data": UploadInputSerializer}, responses={200: MeSerializer}, tags=["me"])
+    @extend_schema(
+        request={"multipart/form-data": UploadInputSerializer}, responses={200: MeSerializer}, tags=["me"],
+        summary="Upload my photo",
+        description="`multipart/form-data` with one `file` (JPEG, PNG or WebP, checked by content); replaces the previous one.",
+        extensions=raises(errors.UploadTooLarge, errors.UploadInvalid),
+    )
     def put(self, request):
         return super().put(request)
 
@@ -253,7 +327,12 @@ class MePhotoApi(_MediaApi):
 class MeVideoApi(_MediaApi):
     kind = "video"
 
-    @extend_schema(request={"multipart/form-data": UploadInputSerializer}, responses={200: MeSerializer}, tags=["me"])
+    @extend_schema(
+        request={"multipart/form-data": UploadInputSerializer}, responses={200: MeSerializer}, tags=["me"],
+        summary="Upload my intro video",
+        description="`multipart/form-data` with one `file` (MP4 or WebM, checked by content); replaces the previous one.",
+        extensions=raises(errors.UploadTooLarge, errors.UploadInvalid),
+    )
     def put(self, request):
         return super().put(request)
 
@@ -308,7 +387,10 @@ class MeLocationApi(APIView):
         location.location_set(user=request.user, **data.validated_data)
         return Response(LocationOutputSerializer(location.location_export(user_id=request.user.pk)).data)
 
-    @extend_schema(request=None, responses={204: None}, tags=["me"], summary="Stop sharing my location (deleted at once)")
+    @extend_schema(
+        request=None, responses={204: None}, tags=["me"], summary="Stop sharing my location (deleted at once)",
+        description="Deletes the stored location now; queue cards stop showing a distance to you.",
+    )
     def delete(self, request):
         location.location_clear(user_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -83,12 +83,15 @@ class Card(TypedDict):
     instagram_handle: str
     photo_url: str | None
     intro_video_url: str | None
+    instagram_posts: list[Annotated[str, Schema(format="uri")]]
 
 
 class QueueCard(Card):
-    """A queue entry: a card, and until when you two are in cooldown (with ``include_cooldown``)."""
+    """A queue entry: a card, until when you two are in cooldown (with ``include_cooldown``), and
+    a distance bucket (e.g. "< 1 km") when both of you share a live location."""
 
     cooldown_until: DateTime | None
+    distance: str | None
 
 
 # ``from`` is a Python keyword: the functional syntax spells it.

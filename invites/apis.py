@@ -16,6 +16,8 @@ from config import ratelimit
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 from config.net import client_ip
+from config.errors import NotFound, RateLimited
+from config.openapi import raises
 from invites import errors, selectors, services
 from invites.qr import qr_svg
 from invites.serializers import (
@@ -39,7 +41,11 @@ def _ua(request) -> str:
 
 
 class MyInviteApi(APIView):
-    @extend_schema(responses={200: MyInviteOutputSerializer}, tags=["invites"])
+    @extend_schema(
+        responses={200: MyInviteOutputSerializer}, tags=["invites"],
+        summary="My invite code and progress towards it",
+        description="Locked until the caller completed enough calls (`calls_required`); then the code, its uses and a join link.",
+    )
     def get(self, request):
         code = services.invite_code_unlock(user=request.user)
         calls = social_selectors.completed_calls_count(user_id=request.user.pk)
@@ -83,10 +89,12 @@ class MyInviteQrApi(APIView):
     @extend_schema(
         responses={
             (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.BINARY, description="QR code of the join link"),
-            (403, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="not unlocked yet"),
         },
         tags=["invites"],
         operation_id="invites_mine_qr_svg",
+        summary="QR code of my invite's join link (SVG)",
+        description="`image/svg+xml`; 403 `invite_locked` while the code is not unlocked.",
+        extensions=raises(errors.InviteLocked),
     )
     def get(self, request):
         code = services.invite_code_unlock(user=request.user)
@@ -98,7 +106,12 @@ class MyInviteQrApi(APIView):
 
 
 class ReferralCreateApi(APIView):
-    @extend_schema(request=ReferralCreateInputSerializer, responses={201: ReferralOutputSerializer}, tags=["referrals"])
+    @extend_schema(
+        request=ReferralCreateInputSerializer, responses={201: ReferralOutputSerializer}, tags=["referrals"],
+        summary="Create an intro link for a user",
+        description="Whoever signs up through the link is introduced to `target_user_id` (a notification). At most 50 a day.",
+        extensions=raises(errors.ReferralSelf, NotFound, RateLimited),
+    )
     def post(self, request):
         data = ReferralCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -121,7 +134,12 @@ class ReferralPreviewApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: ReferralPreviewOutputSerializer}, tags=["referrals"])
+    @extend_schema(
+        responses={200: ReferralPreviewOutputSerializer}, tags=["referrals"],
+        summary="Preview an intro link",
+        description="Public: who the link introduces to (their card), for the sign-up page.",
+        extensions=raises(errors.ReferralInvalid),
+    )
     def get(self, request, token: str):
         return Response(ReferralPreviewOutputSerializer(services.referral_link_get(token=token)).data)
 
@@ -131,6 +149,8 @@ class NotificationListApi(APIView):
         parameters=[OpenApiParameter("unread", OpenApiTypes.BOOL, description="only unread notifications")],
         responses={200: NotificationListOutputSerializer},
         tags=["notifications"],
+        summary="My notifications",
+        description="Newest first (at most 100) and the unread count; `?unread=true` lists only unread ones.",
     )
     def get(self, request):
         unread_only = request.query_params.get("unread", "").lower() in {"1", "true", "yes"}
@@ -143,24 +163,39 @@ class NotificationListApi(APIView):
 
 
 class NotificationReadApi(APIView):
-    @extend_schema(request=None, responses={200: NotificationOutputSerializer}, tags=["notifications"])
+    @extend_schema(
+        request=None, responses={200: NotificationOutputSerializer}, tags=["notifications"],
+        summary="Mark one notification read",
+        description="Idempotent; 404 when it is not the caller's.",
+    )
     def post(self, request, notification_id: int):
         note = services.notification_mark_read(user=request.user, notification_id=notification_id)
         return Response(NotificationOutputSerializer(note).data)
 
 
 class NotificationsReadAllApi(APIView):
-    @extend_schema(request=None, responses={200: NotificationsReadAllOutputSerializer}, tags=["notifications"])
+    @extend_schema(
+        request=None, responses={200: NotificationsReadAllOutputSerializer}, tags=["notifications"],
+        summary="Mark all my notifications read",
+        description="Answers how many were unread.",
+    )
     def post(self, request):
         return Response({"updated": services.notifications_mark_all_read(user=request.user)})
 
 
 class UscScanApi(APIView):
-    """Open to visitors (sign-up starts with a scan); a signed-in caller is recorded on the attempt."""
-
     permission_classes = [AllowAny]
 
-    @extend_schema(request=UscScanInputSerializer, responses={200: UscScanOutputSerializer}, tags=["usc"])
+    @extend_schema(
+        request=UscScanInputSerializer, responses={200: UscScanOutputSerializer}, tags=["usc"],
+        summary="Scan a USC card",
+        description=(
+            "Open to visitors (sign-up starts with a scan); a signed-in caller is recorded on the attempt. "
+            "Answers a short-lived `scan_token` for sign-up or `POST /api/usc/finalize-registration`. Repeated "
+            "failures from one network or device lock scanning for a while (`scan_locked_out`)."
+        ),
+        extensions=raises(errors.CardUnreadable, errors.CardBanned, errors.CardTaken, errors.ScanLockedOut, RateLimited),
+    )
     def post(self, request):
         data = UscScanInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -175,10 +210,15 @@ class UscScanApi(APIView):
 class UscFinalizeApi(APIView):
     @extend_schema(
         request=UscFinalizeInputSerializer, responses={200: UscRegistrationOutputSerializer}, tags=["usc"],
+        summary="Register a scanned USC card to my account",
         description=(
             "Binds the scanned card to the caller (one account per card, one card per account). "
             "**Student-email rule:** a card account's email is in the student domain (`USC_EMAIL_DOMAIN`, "
             "default `usc.edu`): a permanent account with another email gets 400 `student_email_required`."
+        ),
+        extensions=raises(
+            errors.ScanTokenInvalid, errors.CardBanned, errors.CardTaken, errors.CardAlreadyRegistered,
+            errors.StudentEmailRequired,
         ),
     )
     def post(self, request):

@@ -8,7 +8,9 @@ from rest_framework.response import Response
 
 from rest_framework.views import APIView
 from config.net import client_ip
-from moderation import selectors, services, strikes
+from config.errors import NotFound, RateLimited
+from config.openapi import raises
+from moderation import errors, selectors, services, strikes
 from moderation.serializers import (
     AppealCreateInputSerializer,
     AppealOutputSerializer,
@@ -21,7 +23,15 @@ from moderation.serializers import (
 
 
 class ReportCreateApi(APIView):
-    @extend_schema(request=ReportCreateInputSerializer, responses={201: ReportMineOutputSerializer}, tags=["moderation"])
+    @extend_schema(
+        request=ReportCreateInputSerializer, responses={201: ReportMineOutputSerializer}, tags=["moderation"],
+        summary="Report a user",
+        description=(
+            "Files a report for the moderators; if the two of you shared a room, its evidence (transcript "
+            "snapshot) is attached. One open report per reporter and reported user."
+        ),
+        extensions=raises(errors.AlreadyReported, errors.CannotReportSelf, NotFound, RateLimited),
+    )
     def post(self, request):
         data = ReportCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -30,16 +40,22 @@ class ReportCreateApi(APIView):
 
 
 class ReportMineApi(APIView):
-    @extend_schema(responses={200: ReportMineOutputSerializer(many=True)}, tags=["moderation"])
+    @extend_schema(
+        responses={200: ReportMineOutputSerializer(many=True)}, tags=["moderation"],
+        summary="My reports and their outcomes",
+        description="Reports the caller filed, newest first (at most 200), with their status.",
+    )
     def get(self, request):
         reports = selectors.report_list_for_reporter(reporter=request.user)[:200]
         return Response(ReportMineOutputSerializer(reports, many=True).data)
 
 
 class MyBanApi(APIView):
-    """Allowed while banned: tells the client why and until when."""
-
-    @extend_schema(responses={200: MyBanOutputSerializer}, tags=["me"])
+    @extend_schema(
+        responses={200: MyBanOutputSerializer}, tags=["me"],
+        summary="My ban, if any",
+        description="Allowed while banned: tells the client why and until when (`permanent` when it has no end).",
+    )
     def get(self, request):
         ban = selectors.user_ban_active(user_id=request.user.pk)
         row = selectors.ban_active_qs().filter(user_id=request.user.pk).order_by("-created_at").first() if ban else None
@@ -57,9 +73,10 @@ class MyBanApi(APIView):
 
 
 class MyWarningsApi(APIView):
-    """Allowed while banned (GET): the user's warnings, newest first."""
-
-    @extend_schema(responses={200: WarningListOutputSerializer}, tags=["me"], summary="My warnings (strikes)")
+    @extend_schema(
+        responses={200: WarningListOutputSerializer}, tags=["me"], summary="My warnings (strikes)",
+        description="Allowed while banned: the caller's warnings, newest first, with how many stand and how many are unacknowledged.",
+    )
     def get(self, request):
         items = strikes.strikes_for_user(user_id=request.user.pk)
         body = {
@@ -73,23 +90,24 @@ class MyWarningsApi(APIView):
 class MyWarningAckApi(APIView):
     allowed_while_banned = True
 
-    @extend_schema(request=None, responses={200: WarningOutputSerializer}, tags=["me"],
-                   summary="Acknowledge a warning")
+    @extend_schema(
+        request=None, responses={200: WarningOutputSerializer}, tags=["me"], summary="Acknowledge a warning",
+        description="Marks the warning as seen (idempotent); 404 when it is not the caller's.",
+    )
     def post(self, request, warning_id: int):
         strike = strikes.strike_acknowledge(user=request.user, strike_id=warning_id)
         return Response(WarningOutputSerializer(strikes.strike_payload(strike)).data)
 
 
 class AppealApi(APIView):
-    """Open to banned users: appealing is how a banned user is heard."""
-
     allowed_while_banned = True
 
     @extend_schema(
         request=AppealCreateInputSerializer, responses={201: AppealOutputSerializer}, tags=["moderation"],
         summary="Appeal a ban or a warning",
-        description="Once per ban or warning, within `MODERATION_APPEAL_WINDOW_DAYS` (20) of it; at most 2,000 "
-                    "characters. 409 `already_appealed`; 403 `appeal_window_closed` / `appeal_not_allowed`.",
+        description="Open to banned users: appealing is how a banned user is heard. Once per ban or warning, within "
+                    "`MODERATION_APPEAL_WINDOW_DAYS` (20) of it; at most 2,000 characters.",
+        extensions=raises(strikes.AlreadyAppealed, strikes.AppealWindowClosed, strikes.AppealNotAllowed, NotFound),
     )
     def post(self, request):
         data = AppealCreateInputSerializer(data=request.data)
@@ -101,8 +119,10 @@ class AppealApi(APIView):
 class AppealMineApi(APIView):
     allowed_while_banned = True
 
-    @extend_schema(responses={200: AppealOutputSerializer(many=True)}, tags=["moderation"],
-                   summary="My appeals and their outcomes")
+    @extend_schema(
+        responses={200: AppealOutputSerializer(many=True)}, tags=["moderation"], summary="My appeals and their outcomes",
+        description="Allowed while banned: the caller's appeals, newest first (at most 100), with the decisions.",
+    )
     def get(self, request):
         appeals = strikes.appeals_for_user(user_id=request.user.pk)[:100]
         return Response(AppealOutputSerializer([strikes.appeal_payload(a) for a in appeals], many=True).data)

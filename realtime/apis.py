@@ -18,6 +18,10 @@ class RtcConfigApi(APIView):
         responses={200: RtcConfigOutputSerializer},
         tags=["realtime"],
         summary="ICE servers for WebRTC (STUN, and TURN with time-limited credentials)",
+        description=(
+            "For `RTCPeerConnection({iceServers})` in video rooms. TURN credentials follow the TURN REST "
+            "convention and expire after `ttl_seconds`: fetch again before then."
+        ),
     )
     def get(self, request):
         return Response(RtcConfigOutputSerializer(rtc_config_for_user(user=request.user)).data)

@@ -242,6 +242,7 @@ class QueueGetIn(_In):
     offset: NotRequired[Annotated[int, Schema(minimum=0, maximum=100_000, default=0)]]
     limit: NotRequired[Annotated[int, Schema(minimum=1, maximum=100, default=50)]]
     include_cooldown: NotRequired[Annotated[bool, Schema(default=False)]]
+    nearby: NotRequired[Annotated[bool, Schema(default=False, description="nearest first")]]
 
 
 class QueueSkipIn(_In):

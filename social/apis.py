@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -12,7 +13,8 @@ from accounts.selectors import user_get_by_public_id
 from config import clock
 from rest_framework.views import APIView
 from realtime import services as rt
-from social import selectors, services
+from config.openapi import raises
+from social import errors, selectors, services
 from accounts.serializers import user_card
 from social.serializers import (
     BlockListOutputSerializer,
@@ -33,6 +35,11 @@ class QueueApi(APIView):
         responses={200: QueuePageOutputSerializer},
         tags=["social"],
         summary="Available users for me (paginated with offset/limit)",
+        description=(
+            "The queue as the caller sees it: never themselves, people in a call, blocked either way, banned, "
+            "skipped this visit, or (unless `include_cooldown`) in cooldown with them. Referral intros first, "
+            "then the most recently active. The WebSocket `queue.get` answers the same."
+        ),
     )
     def get(self, request):
         query = QueueQueryInputSerializer(data=request.query_params)
@@ -49,7 +56,10 @@ class QueueApi(APIView):
 
 
 class BlockListApi(APIView):
-    @extend_schema(responses={200: BlockListOutputSerializer}, tags=["social"], summary="Users I blocked")
+    @extend_schema(
+        responses={200: BlockListOutputSerializer}, tags=["social"], summary="Users I blocked",
+        description="The caller's blocks, newest first (at most 500).",
+    )
     def get(self, request):
         blocks = selectors.blocks_for_user(user_id=request.user.pk)[:500]
         data = [{"user": user_card(b.blocked), "created_at": b.created_at} for b in blocks]
@@ -62,6 +72,8 @@ class BlockApi(APIView):
         responses={201: BlockOutputSerializer, 200: BlockOutputSerializer},
         tags=["social"],
         summary="Block a user (idempotent)",
+        description="Neither of you sees the other in the queue or can invite the other. 201 when new, 200 when already blocked.",
+        extensions=raises(errors.InvalidTarget),
     )
     def post(self, request, user_id):
         other = user_get_by_public_id(public_id=user_id)
@@ -69,14 +81,28 @@ class BlockApi(APIView):
         body = BlockOutputSerializer({"user": user_card(other), "created_at": block.created_at}).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=None, responses={204: None}, tags=["social"], summary="Unblock a user (idempotent)")
+    @extend_schema(
+        request=None, responses={204: None}, tags=["social"], summary="Unblock a user (idempotent)",
+        description="Removes the caller's block of that user, if any.",
+    )
     def delete(self, request, user_id):
         other = user_get_by_public_id(public_id=user_id)
         services.block_delete(user=request.user, other=other)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class HistoryPagination(CursorPagination):
+class _CursorPagination(CursorPagination):
+    """DRF's cursor pagination, with a cursor that can't be decoded being bad input (400
+    ``invalid``, field ``cursor``) rather than DRF's 404."""
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except drf_exceptions.NotFound:
+            raise drf_exceptions.ValidationError({"cursor": [self.invalid_cursor_message]}) from None
+
+
+class HistoryPagination(_CursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 20
     page_size_query_param = "page_size"
@@ -94,6 +120,7 @@ class HistoryApi(APIView):
         responses={200: CallHistoryPageOutputSerializer},
         tags=["social"],
         summary="My call history, newest first (cursor pagination)",
+        description="One entry per ended call: partner, mode, start, end, duration and end reason.",
     )
     def get(self, request):
         paginator = self.pagination_class()
@@ -115,7 +142,10 @@ class HistoryApi(APIView):
 
 
 class CooldownListApi(APIView):
-    @extend_schema(responses={200: CooldownListOutputSerializer}, tags=["social"], summary="My active cooldowns")
+    @extend_schema(
+        responses={200: CooldownListOutputSerializer}, tags=["social"], summary="My active cooldowns",
+        description="People the caller talked to recently and can't invite again yet, with the time left.",
+    )
     def get(self, request):
         now = clock.now()
         me = request.user.pk
@@ -128,7 +158,7 @@ class CooldownListApi(APIView):
         return Response(CooldownListOutputSerializer({"results": data}).data)
 
 
-class TranscriptPagination(CursorPagination):
+class TranscriptPagination(_CursorPagination):
     ordering = ("id",)
     page_size = 50
     page_size_query_param = "page_size"
@@ -148,7 +178,10 @@ class RoomTranscriptApi(APIView):
         responses={200: TranscriptPageOutputSerializer},
         tags=["social"],
         summary="Transcript of one of my conversations, oldest first (cursor pagination)",
-        description="`<id>` is a history entry id (`GET /api/history`) or, under /api/rooms/, the room id.",
+        description=(
+            "`<id>` is a history entry id (`GET /api/history`) or, under /api/rooms/, the room id. For the two "
+            "participants only (404 for anybody else); bodies older than the retention are blanked (`purged`)."
+        ),
     )
     def get(self, request, history_id=None, room_id=None):
         rid = selectors.transcript_room_id_for_user(user_id=request.user.pk, history_id=history_id, room_id=room_id)

@@ -143,7 +143,7 @@ def test_served_at_api_asyncapi_json_and_linked_from_the_api_docs(client, db):
 def test_client_shapes_match_what_the_validators_return(contract):
     samples = {
         "auth": {"token": "cc_x"}, "heartbeat": {}, "presence.set": {"available": True},
-        "queue.get": {"offset": 0, "limit": 5, "include_cooldown": True},
+        "queue.get": {"offset": 0, "limit": 5, "include_cooldown": True, "nearby": False},
         "queue.skip": {"user": "7c9e6679-7425-40de-944b-e07fc1f90ae7"},
         "invite.send": {"to": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "mode": "text", "seconds": 60},
         "invite.accept": {"invite_id": "a" * 32}, "invite.decline": {"invite_id": "a" * 32},

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -72,25 +72,26 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(make_user, django_captu
     user = make_user()
     layer = get_channel_layer()
 
-    async def listen():
+    def write():
+        with django_capture_on_commit_callbacks(execute=True):
+            try:
+                with transaction.atomic():
+                    events.send_after_commit(users=user.pk, message=events.notification_new(id=1, text="never"))
+                    raise RuntimeError("rolled back")
+            except RuntimeError:
+                pass
+            events.send_after_commit(users=[user.pk], message=events.notification_new(id=2, text="sent"))
+
+    async def scenario():
+        # one event loop for the listening side (the Redis layer is per loop), like a consumer
         channel = await layer.new_channel()
         await layer.group_add(events.user_group(user.pk), channel)
-        return channel
+        await sync_to_async(write)()
+        event = await asyncio.wait_for(layer.receive(channel), timeout=5)
+        await layer.group_discard(events.user_group(user.pk), channel)
+        return event
 
-    channel = async_to_sync(listen)()
-    with django_capture_on_commit_callbacks(execute=True):
-        try:
-            with transaction.atomic():
-                events.send_after_commit(users=user.pk, message=events.notification_new(id=1, text="never"))
-                raise RuntimeError("rolled back")
-        except RuntimeError:
-            pass
-        events.send_after_commit(users=[user.pk], message=events.notification_new(id=2, text="sent"))
-
-    async def receive():
-        return await asyncio.wait_for(layer.receive(channel), timeout=5)
-
-    event = async_to_sync(receive)()
+    event = async_to_sync(scenario)()
     assert event == {"type": "client.send", "message": {"type": "notification.new", "id": 2, "text": "sent"}}
 
 

@@ -132,7 +132,9 @@ def test_history_cursor_pagination_newest_first(auth_api, make_user, django_asse
     # the partner sees the same call from their side
     other = auth_api(user=partners[0])
     assert [h["partner"]["name"] for h in other.get("/api/history").json()["results"]] == ["Me"]
-    assert me.get("/api/history?cursor=garbage").status_code == 404
+    bad = me.get("/api/history?cursor=garbage")  # bad input, documented: 400 invalid on the field
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid"
+    assert list(bad.json()["error"]["fields"]) == ["cursor"]
 
 
 @pytest.mark.django_db
