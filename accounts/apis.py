@@ -318,7 +318,7 @@ class MePhotoApi(_MediaApi):
         request={"multipart/form-data": UploadInputSerializer}, responses={200: MeSerializer}, tags=["me"],
         summary="Upload my photo",
         description="`multipart/form-data` with one `file` (JPEG, PNG or WebP, checked by content); replaces the previous one.",
-        extensions=raises(errors.UploadTooLarge, errors.UploadInvalid),
+        extensions=raises(errors.UploadTooLarge, errors.UploadInvalid, errors.ImageInvalid),
     )
     def put(self, request):
         return super().put(request)
