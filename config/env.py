@@ -6,6 +6,7 @@ turns these values into Django settings. Nothing else in the tree reads ``os.env
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -74,6 +75,19 @@ def secret_key_problem(key: str) -> str | None:
     return None
 
 
+def _json_object(name: str) -> dict:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfiguredEnv(f"{name}: expected a JSON object, got {raw[:60]!r} ({exc})") from exc
+    if not isinstance(value, dict):
+        raise ImproperlyConfiguredEnv(f"{name}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 def _secret_key(production: bool) -> str:
     key = os.environ.get("SECRET_KEY", "")
     if production:
@@ -118,6 +132,8 @@ class Env:
     public_base_url: str
     media_root: str
     static_root: str
+    media_storage_backend: str
+    media_storage_options: dict
     db_pool_min: int
     db_pool_max: int
     db_pool_timeout: float
@@ -172,6 +188,8 @@ def load() -> Env:
         public_base_url=_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         media_root=_str("MEDIA_ROOT", str(VAR_DIR / "media")),
         static_root=_str("STATIC_ROOT", str(VAR_DIR / "static")),
+        media_storage_backend=_str("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        media_storage_options=_json_object("MEDIA_STORAGE_OPTIONS"),
         db_pool_min=_int("DB_POOL_MIN_SIZE", 2),
         db_pool_max=_int("DB_POOL_MAX_SIZE", 10),
         db_pool_timeout=_float("DB_POOL_TIMEOUT", 10.0),

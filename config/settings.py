@@ -194,8 +194,13 @@ MEDIA_ROOT = ENV.media_root
 STATIC_URL = "/static/"
 STATIC_ROOT = ENV.static_root
 STATICFILES_DIRS = [BASE_DIR / "static"]  # the student app and its SDK (static/campus/)
+# Uploads go through Django's storage API (``default_storage``, FileField): MEDIA_ROOT on disk,
+# served by nginx under /media/ (deploy/nginx.conf), or any storage backend named by the
+# environment, e.g. S3-compatible object storage with django-storages:
+#   MEDIA_STORAGE_BACKEND=storages.backends.s3.S3Storage
+#   MEDIA_STORAGE_OPTIONS={"bucket_name": "chat-media", "endpoint_url": "https://s3.example.edu", ...}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": ENV.media_storage_backend, "OPTIONS": ENV.media_storage_options},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
@@ -97,6 +98,10 @@ class Command(BaseCommand):
             path = output / f"{PREFIX}{stamp}{SUFFIX}"
         path.parent.mkdir(parents=True, exist_ok=True)
         media_root = Path(settings.MEDIA_ROOT)
+        # Media in object storage (MEDIA_STORAGE_BACKEND) is not on this disk: back it up there
+        # (bucket versioning/replication); only MEDIA_ROOT is copied into the file.
+        media_on_disk = isinstance(default_storage, FileSystemStorage)
+        include_media = not opts["no_media"] and media_on_disk
 
         with tempfile.TemporaryDirectory(prefix="backup-", dir=path.parent) as tmp:
             tmpdir = Path(tmp)
@@ -108,14 +113,14 @@ class Command(BaseCommand):
                 "database": dbtools.database_name(alias),
                 "db_member": member,
                 "migrations": _applied_migrations(alias),
-                "media": not opts["no_media"],
+                "media": include_media,
             }
             (tmpdir / "manifest.json").write_text(json.dumps(manifest, indent=2))
             partial = tmpdir / "partial.tar.gz"
             with tarfile.open(partial, "w:gz") as tar:
                 tar.add(tmpdir / "manifest.json", arcname="manifest.json")
                 tar.add(tmpdir / member, arcname=member)
-                if not opts["no_media"] and media_root.is_dir():
+                if include_media and media_root.is_dir():
                     tar.add(media_root, arcname="media")
             # Rename into place only when complete: a crash never leaves a half-written backup
             # that rotation would count as good.
@@ -124,6 +129,8 @@ class Command(BaseCommand):
         removed = rotate(path.parent, opts["keep"]) if opts["keep"] else []
         size = path.stat().st_size
         self.stdout.write(f"backup written: {path} ({dbtools.human_size(size)}, {manifest['engine']})")
+        if not media_on_disk and not opts["no_media"]:
+            self.stdout.write(f"media: not included — it lives in {settings.STORAGES['default']['BACKEND']}")
         for old in removed:
             self.stdout.write(f"rotated out: {old}")
         return None
