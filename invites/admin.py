@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from config.net import client_ip
 from invites import selectors, services
+from invites.exports import CSV_COLUMNS, code_row
 from invites.models import (
     InviteCode,
     InviteRedemption,
@@ -61,22 +62,13 @@ class UscCardInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 # --- invite codes ---------------------------------------------------------------------------
-CSV_COLUMNS = ["code", "kind", "max_uses", "uses", "uses_left", "expires_at", "is_active", "batch", "note",
-               "join_link", "created_at"]
-
-
 def codes_csv_response(codes, filename: str) -> HttpResponse:
     resp = HttpResponse(content_type="text/csv; charset=utf-8")
     resp["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(resp)
     writer.writerow(CSV_COLUMNS)
     for c in codes:
-        writer.writerow([
-            c.code, c.kind, "" if c.max_uses is None else c.max_uses, c.uses,
-            "unlimited" if c.uses_left is None else c.uses_left,
-            c.expires_at.isoformat() if c.expires_at else "", c.is_active, c.batch, c.note,
-            services.join_link(c.code), c.created_at.isoformat(),
-        ])
+        writer.writerow(code_row(c))
     return resp
 
 

@@ -466,3 +466,53 @@ def moderators_group_ensure():
         [Permission.objects.get(content_type__app_label=a, codename=c) for a, c in MODERATOR_PERMISSIONS]
     )
     return group
+
+
+@transaction.atomic
+def moderator_create(*, email: str, name: str = "", password: str | None = None, superuser: bool = False,
+                     actor=None) -> tuple[Any, bool]:
+    """Make ``email`` a moderator: a permanent staff account in the "Moderators" group (with
+    ``superuser`` also a superuser).  An existing account is promoted (its password replaced only
+    when one is given); a new one needs a password.  Returns ``(user, created)``; audited."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import User
+
+    email = User.objects.normalize_email(email or "").strip().lower()
+    if "@" not in email:
+        raise ApplicationError("Enter an email address.", code="invalid", fields={"email": ["Required."]})
+    user = User.objects.select_for_update().filter(email=email).first()
+    created = user is None
+    if created and not password:
+        raise ApplicationError("A new moderator needs a password.", code="invalid", fields={"password": ["Required."]})
+    if user is not None and user.deleted_at is not None:
+        raise ApplicationError("That account was deleted.", code="invalid", fields={"email": ["Deleted account."]})
+    candidate = user or User(email=email, name=name or email.split("@")[0])
+    if password:
+        try:
+            validate_password(password, user=candidate)
+        except ValidationError as exc:
+            raise ApplicationError(" ".join(exc.messages), code="invalid", fields={"password": exc.messages}) from exc
+    before = None if created else {"is_staff": user.is_staff, "is_superuser": user.is_superuser}
+    if created:
+        user = User.objects.create_user(email=email, password=password, name=name or email.split("@")[0],
+                                        account_type=User.AccountType.PERMANENT, is_staff=True,
+                                        is_superuser=superuser)
+    else:
+        if password:
+            user.set_password(password)
+        if name:
+            user.name = name
+        user.is_staff = True
+        user.is_superuser = user.is_superuser or superuser
+        user.account_type = User.AccountType.PERMANENT
+        user.save()
+    user.groups.add(moderators_group_ensure())
+    audit_record(actor=actor, action="moderation.moderator_create", target_type="accounts.user", target_id=user.pk,
+                 target_label=str(user), before=before,
+                 after={"is_staff": True, "is_superuser": user.is_superuser, "group": MODERATORS_GROUP})
+    from accounts.services import user_cache_bust
+
+    user_cache_bust(user_id=user.pk)
+    return user, created
