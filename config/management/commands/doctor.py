@@ -112,6 +112,14 @@ class Command(BaseCommand):
 
         _report_isolation(self.stdout)
 
+        from config import doctor_checks
+
+        for level, message in doctor_checks.run_all():
+            if level == "fail":
+                failures.append(message)
+            else:
+                self.stdout.write(f"{level:<4} {message}")
+
         self.stdout.write("What survives a restart here:")
         for line in storage.survival_report():
             self.stdout.write(f"  - {line}")
