@@ -12,3 +12,4 @@ class CoreConfig(AppConfig):
         from config import observability
 
         observability.connect_signals()
+        observability.register_pool_gauges()

@@ -116,3 +116,31 @@ def metrics_view(request):
                 status=403,
             )
     return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
+
+
+# --- connection pool (PostgreSQL) --------------------------------------------------------------
+POOL_GAUGES = {
+    # metric name: (psycopg_pool stat, scale, help)
+    "db_pool_size": ("pool_size", 1, "connections the pool holds (in use + idle)"),
+    "db_pool_available": ("pool_available", 1, "idle connections ready to lend"),
+    "db_pool_requests_waiting": ("requests_waiting", 1, "requests waiting for a connection right now"),
+    "db_pool_requests_wait_seconds": ("requests_wait_ms", 0.001,
+                                      "cumulative seconds requests spent waiting for a connection (use rate())"),
+    "db_pool_requests_errors": ("requests_errors", 1,
+                                "cumulative requests that got no connection within DB_POOL_TIMEOUT (use increase())"),
+}
+
+
+def register_pool_gauges(alias: str = "default") -> None:
+    """Pool waits, read from psycopg_pool's own statistics at scrape time (no query, no lock)."""
+    from django.db import connections
+
+    db = settings.DATABASES[alias]
+    if not db["ENGINE"].endswith("postgresql") or "pool" not in (db.get("OPTIONS") or {}):
+        return
+
+    def stat(key: str, scale: float):
+        return lambda: connections[alias].pool.get_stats().get(key, 0) * scale
+
+    for name, (key, scale, help_text) in POOL_GAUGES.items():
+        metrics.gauge_fn(name, stat(key, scale), help_text)

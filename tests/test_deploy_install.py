@@ -78,7 +78,7 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path):
 # --- the install script, for real ----------------------------------------------------------------
 def _service_venv(user: str) -> Path | None:
     """A virtualenv the service user can execute.  The test's own may live under /root (0700);
-    then one is built once from Debian's python3 into var/ and reused while requirements.txt holds."""
+    then one is built once from Debian's python3 into /var/tmp and reused while requirements.txt holds."""
     own = Path(sys.prefix)
     probe = subprocess.run(["runuser", "-u", user, "--", str(own / "bin" / "python"), "-c", "import django"],
                            capture_output=True, timeout=60)
@@ -88,7 +88,7 @@ def _service_venv(user: str) -> Path | None:
     if base is None:
         return None
     digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()[:12]
-    venv = ROOT / "var" / f"install-test-venv-{digest}"
+    venv = Path("/var/tmp") / f"campuschat-install-test-venv-{digest}"  # outside the tree, kept between runs
     if not (venv / ".complete").exists():
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
