@@ -58,9 +58,14 @@ class Purger:
     def candidates(self, now: datetime) -> QuerySet:
         return self.select(now=now, retention=self.retention())
 
-    def run(self, *, now: datetime, dry_run: bool, batch_size: int) -> int:
+    def run(self, *, now: datetime, dry_run: bool, batch_size: int, deleted_before: list | None = None) -> int:
         qs = self.candidates(now)
         if dry_run:
+            # A real run goes purger by purger: rows an earlier purger deletes are gone when this
+            # one runs (an expired session that was also revoked is purged once, not twice).
+            for earlier in deleted_before or []:
+                if earlier.model is qs.model:
+                    qs = qs.exclude(pk__in=earlier.values("pk"))
             return qs.count()
         model = qs.model
         total = 0
@@ -137,10 +142,13 @@ def run(*, names: list[str] | None = None, dry_run: bool = False, batch_size: in
     size = batch_size or int(getattr(settings, "PURGE_BATCH_SIZE", 1000))
     now = clock.now()
     results = {}
+    deleted: list = []  # querysets of the delete purgers already counted (dry run)
     for name, purger in available.items():
         if names and name not in names:
             continue
-        count = purger.run(now=now, dry_run=dry_run, batch_size=size)
+        count = purger.run(now=now, dry_run=dry_run, batch_size=size, deleted_before=deleted)
+        if dry_run and purger.action is None:
+            deleted.append(purger.candidates(now))
         results[name] = count
         if not dry_run:
             if count:

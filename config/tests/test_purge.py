@@ -113,3 +113,16 @@ def test_list_shows_settings():
     out = io.StringIO()
     call_command("purge", "--list", stdout=out)
     assert "PURGE_SESSIONS_REVOKED_DAYS=30d" in out.getvalue()
+
+
+def test_dry_run_totals_match_what_purge_deletes_when_purgers_overlap(sessions):
+    # sessions both long expired and long revoked: both purgers select them, only one deletes them
+    now = clock.now()
+    both = [s.pk for s in sessions["old_revoked"][:3]]
+    Session.objects.filter(pk__in=both).update(expires_at=now - timedelta(days=8))
+    names = ["sessions_expired", "sessions_revoked"]
+    planned = purge.run(names=names, dry_run=True)
+    assert planned == {"sessions_expired": 10, "sessions_revoked": 1}  # not 10 + 4
+    before = Session.objects.count()
+    assert purge.run(names=names) == planned
+    assert before - Session.objects.count() == sum(planned.values())
