@@ -22,6 +22,7 @@ from django.db import connections
 
 from config import clock, dbtools
 from config.env import VAR_DIR
+from config.management.oneline import one_line_errors
 
 FORMAT_VERSION = 1
 PREFIX = "backup-"
@@ -88,6 +89,7 @@ class Command(BaseCommand):
         parser.add_argument("--database", default="default")
         parser.add_argument("--no-media", action="store_true", help="leave MEDIA_ROOT out")
 
+    @one_line_errors("backup")
     def handle(self, *args, **opts):
         alias = opts["database"]
         stamp = clock.now().strftime("%Y%m%dT%H%M%S%fZ")

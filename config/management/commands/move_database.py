@@ -24,6 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model
 
 from config import dbtools
+from config.management.oneline import one_line_errors
 
 TARGET = "move_target"
 
@@ -80,6 +81,7 @@ class Command(BaseCommand):
         parser.add_argument("--to", required=True, help="postgresql://user:pass@host:port/dbname[?sslmode=…]")
         parser.add_argument("--batch-size", type=int, default=2000)
 
+    @one_line_errors("move_database")
     def handle(self, *args, **opts):
         source = DEFAULT_DB_ALIAS
         batch = max(1, opts["batch_size"])

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from config import purge
+from config.management.oneline import one_line_errors
 
 
 class Command(BaseCommand):
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, help="rows per transaction (default PURGE_BATCH_SIZE)")
         parser.add_argument("--list", action="store_true", help="list registered purgers and retentions")
 
+    @one_line_errors("purge")
     def handle(self, *args, **opts):
         available = purge.purgers()
         if opts["list"]:

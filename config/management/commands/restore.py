@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from config import dbtools
+from config.management.oneline import one_line_errors
 
 
 def _safe_members(tar: tarfile.TarFile):
@@ -139,6 +140,7 @@ class Command(BaseCommand):
         parser.add_argument("--migrate", action="store_true", help="apply pending migrations afterwards")
         parser.add_argument("--database", default="default")
 
+    @one_line_errors("restore")
     def handle(self, *args, **opts):
         alias = opts["database"]
         path = Path(opts["path"])
