@@ -90,10 +90,14 @@ def _service_venv(user: str) -> Path | None:
     digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()[:12]
     venv = Path("/var/tmp") / f"campuschat-install-test-venv-{digest}"  # outside the tree, kept between runs
     if not (venv / ".complete").exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
-        subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "-r",
-                        str(ROOT / "requirements.txt")], check=True, timeout=1200)
+        for stale in venv.parent.glob("campuschat-install-test-venv-*"):  # older requirements
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300, capture_output=True)
+            subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "-r",
+                            str(ROOT / "requirements.txt")], check=True, timeout=1200, capture_output=True)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            return None  # no python3-venv, no package index: nothing the service user could run
         (venv / ".complete").touch()
     for path in [venv, *venv.rglob("*")]:  # readable (and traversable) by the service user
         mode = path.lstat().st_mode
