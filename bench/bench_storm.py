@@ -349,7 +349,7 @@ async def main_async(args, env, peer_rows, extra_tokens, room_ids) -> None:
             cpu = [(cpu_seconds(s.proc.pid) - c) / dt * 100 for s, c in zip(servers, c0)]
             print(f"idle, {len(peers)} sockets heart-beating every 20 s: server CPU {', '.join(f'{c:.1f} %' for c in cpu)} of a core over {dt:.0f} s", flush=True)
 
-        print(f"before the kill: {room_outcome(room_ids)}", flush=True)
+        print(f"before the kill: {await asyncio.to_thread(room_outcome, room_ids)}", flush=True)
         victim = servers[0]
         for p in peers:
             p.authed.clear()
@@ -379,7 +379,7 @@ async def main_async(args, env, peer_rows, extra_tokens, room_ids) -> None:
         # past every deadline that could end a room: lease + grace (+ the restart grace) + sweeps
         settle = float(env.get("ROOM_LEASE_SECONDS", 6)) + float(env.get("ROOM_RESTART_GRACE_SECONDS", 30)) + 5
         await asyncio.sleep(settle)
-        outcome = room_outcome(room_ids)
+        outcome = await asyncio.to_thread(room_outcome, room_ids)
         live = outcome.get("active", 0) + outcome.get("grace", 0)
         ended = sum(v for k, v in outcome.items() if k.startswith("ended"))
         wrong = sum(1 for p in done if p.auth_room != p.room_id)
