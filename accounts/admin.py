@@ -1,20 +1,27 @@
 """User admin.  Moderators (see the "Moderators" group) can view users and act on them through
 the actions below — ban, lift ban, ban their IPs, revoke all sessions — which call the moderation
-services (audited); they cannot edit accounts, staff or permissions (only superusers can)."""
+services (audited); they cannot edit accounts, staff or permissions (only superusers can).
+
+Superusers' edits go through ``accounts.services`` too (``user_admin_update``, ``_create``,
+``_password_set``): audited with before/after, the cached account dropped, and deactivation (or a
+new password) revokes the sessions and closes the sockets — never a bare ``save()``."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.db.models import Exists, OuterRef
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts import services as account_services
 from accounts.models import Session, User
 from config import clock
 from invites.admin import InvitedByInline, UscCardInline
@@ -109,6 +116,22 @@ class BanIpsForm(forms.Form):
     expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, initial="30d")
 
 
+# The request of the admin's password page, for the form's save (Django's view builds the form
+# from the user alone); set only while that view runs.
+_password_request: ContextVar = ContextVar("admin_password_request")
+
+
+class PasswordSetForm(AdminPasswordChangeForm):
+    """Django's admin password form, saved through ``accounts.services.user_admin_password_set``."""
+
+    def save(self, commit=True):
+        request = _password_request.get()
+        password = self.cleaned_data["password1"] if self.cleaned_data.get("set_usable_password", True) else None
+        return account_services.user_admin_password_set(
+            user_id=self.user.pk, actor=request.user, password=password, ip=client_ip(request)
+        )
+
+
 _BAN_DELTAS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "permanent": None}
 
 
@@ -132,6 +155,38 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),)
     inlines = [SessionInline, InvitedByInline, UscCardInline, BanInline, ReportsAgainstInline, ReportsByInline]
     actions = ["ban_users", "lift_bans", "ban_ips", "revoke_sessions"]
+    change_password_form = PasswordSetForm
+
+    # --- saves go through the accounts services ------------------------------------------------
+    def save_model(self, request, obj, form, change):
+        if not change:
+            account_services.user_admin_create(user=obj, actor=request.user, ip=client_ip(request))
+            return
+        # The form has applied its values to ``obj`` (files included); many-to-many values are
+        # only in cleaned_data.  The service reads the row afresh for "before" and writes both.
+        m2m = {f.name for f in User._meta.many_to_many}
+        changes = {
+            name: form.cleaned_data[name] if name in m2m else getattr(obj, name)
+            for name in form.changed_data
+            if name in m2m or hasattr(obj, name)
+        }
+        if changes:
+            account_services.user_admin_update(user_id=obj.pk, actor=request.user, changes=changes,
+                                               ip=client_ip(request))
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        if not change:
+            form.save_m2m()  # a new account: the add form carries no many-to-many fields anyway
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def user_change_password(self, request, id, form_url=""):
+        token = _password_request.set(request)
+        try:
+            return super().user_change_password(request, id, form_url)
+        finally:
+            _password_request.reset(token)
 
     def get_queryset(self, request):
         # One EXISTS per page instead of one ban lookup per row.

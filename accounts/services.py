@@ -213,12 +213,43 @@ def user_cache_bust(*, user_id: int) -> None:
     _forget_now_and_on_commit(hashes)
 
 
+def session_live_here(*, token_hash: str) -> bool:
+    """True when this process's own copy of the session cache holds the session, unexpired.
+
+    No I/O (see ``NearCache.peek``), so an open socket asks it for every frame; False means only
+    "not known here": ask ``session_authenticate``, which reads the shared cache, then the database.
+    A revocation deletes the entry on every process before it returns (and again after commit).
+    """
+    entry = _session_cache.peek(_cache_key(token_hash))
+    return entry is not None and entry[1] == _USER_SCHEMA and entry[3] > clock.now()
+
+
+def _sockets_close_on_commit(*, session_ids: list[int], user_id: int | None = None) -> None:
+    """After commit, close (4401) every socket of these sessions — with ``user_id``, every socket
+    of that user — on every process.  A failing channel layer never undoes the commit."""
+    from config.events import kick_after_commit, kick_sessions_after_commit
+
+    kick_sessions_after_commit(sessions=session_ids, code=4401, reason="session revoked")
+    if user_id is not None:
+        kick_after_commit(users=user_id, code=4401, reason="account closed")
+
+
 @transaction.atomic
-def session_revoke(*, session: Session, actor: User | None, ip: str | None = None) -> None:
+def session_revoke(
+    *, session: Session, actor: User | None, ip: str | None = None, action: str = "session.revoke"
+) -> None:
+    """Revoke one session: REST answers 401 for its token at once, and its sockets are closed
+    (4401) on every process after commit.  Audited."""
     now = clock.now()
-    Session.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=now)
+    revoked = Session.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=now)
     session.revoked_at = now
     _forget_now_and_on_commit([session.token_hash])
+    _sockets_close_on_commit(session_ids=[session.pk])
+    if revoked:
+        audit_record(
+            actor=actor, action=action, target_type="accounts.user", target_id=session.user_id,
+            target_label=f"user #{session.user_id}", after={"session_id": session.pk}, ip=ip,
+        )
 
 
 @transaction.atomic
@@ -226,13 +257,18 @@ def session_revoke_all(
     *, user: User, actor: User | None, except_session_id: int | None = None, ip: str | None = None,
     action: str = "sessions.revoke_all",
 ) -> int:
-    """Revoke every live session of ``user`` (optionally keeping one).  Audited."""
+    """Revoke every live session of ``user`` (optionally keeping one); their sockets are closed
+    (4401) on every process after commit.  Audited."""
     qs = Session.objects.filter(user=user, revoked_at__isnull=True)
     if except_session_id is not None:
         qs = qs.exclude(pk=except_session_id)
-    hashes = list(qs.values_list("token_hash", flat=True))
-    count = qs.update(revoked_at=clock.now())
-    _forget_now_and_on_commit(hashes)
+    rows = list(qs.values_list("pk", "token_hash"))
+    # exactly the sessions read above: what is forgotten and kicked is what was revoked
+    count = Session.objects.filter(pk__in=[pk for pk, _ in rows], revoked_at__isnull=True).update(
+        revoked_at=clock.now()
+    )
+    _forget_now_and_on_commit([h for _, h in rows])
+    _sockets_close_on_commit(session_ids=[pk for pk, _ in rows])
     audit_record(actor=actor, action=action, target=user, after={"revoked": count}, ip=ip)
     return count
 
@@ -456,6 +492,85 @@ def password_change(
     user_cache_bust(user_id=user.pk)
 
 
+# --- staff edits (the Django admin's user pages) ------------------------------------------
+def _audit_value(value):
+    """A field value as the audit log stores it (JSON): files by name, related rows by label."""
+    if isinstance(value, FieldFile):
+        return value.name or None
+    if hasattr(value, "all") and callable(value.all):  # a many-to-many manager or a queryset
+        return sorted(str(item) for item in value.all())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sorted(str(item) for item in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _m2m_names() -> frozenset[str]:
+    return frozenset(f.name for f in User._meta.many_to_many)
+
+
+@transaction.atomic
+def user_admin_update(*, user_id: int, actor: User, changes: dict, ip: str | None = None) -> User:
+    """A staff edit of an account: ``changes`` maps field names (many-to-many included) to values.
+
+    One audit entry with the changed fields before and after; the cached account copy is dropped
+    on every process, so the next request sees the edit.  Deactivating an account (``is_active``
+    off) revokes every session and closes every socket of the user (4401) after commit.
+    """
+    user = User.objects.select_for_update().get(pk=user_id)
+    m2m = _m2m_names()
+    before = {name: _audit_value(getattr(user, name)) for name in changes}
+    columns = []
+    for name, value in changes.items():
+        if name in m2m:
+            getattr(user, name).set(value)
+        else:
+            setattr(user, name, value)
+            columns.append(name)
+    if columns:
+        user.save(update_fields=columns)
+    after = {name: _audit_value(getattr(user, name)) for name in changes}
+    if before != after:
+        audit_record(actor=actor, action="account.admin_update", target=user, before=before, after=after, ip=ip)
+    user_cache_bust(user_id=user.pk)
+    if before.get("is_active") is True and after.get("is_active") is False:
+        session_revoke_all(user=user, actor=actor, ip=ip, action="account.deactivate_sessions")
+        _sockets_close_on_commit(session_ids=[], user_id=user.pk)
+    return user
+
+
+@transaction.atomic
+def user_admin_create(*, user: User, actor: User, ip: str | None = None) -> User:
+    """Save an account a staff member filled in (the admin's add page).  Audited."""
+    user.save()
+    audit_record(
+        actor=actor, action="account.admin_create", target=user,
+        after={"email": user.email, "name": user.name, "is_staff": user.is_staff}, ip=ip,
+    )
+    return user
+
+
+@transaction.atomic
+def user_admin_password_set(*, user_id: int, actor: User, password: str | None, ip: str | None = None) -> User:
+    """A staff member sets (or, with ``None``, disables) an account's password: every session of
+    the account is revoked and its sockets closed, as after a password change.  Audited (without
+    the password)."""
+    user = User.objects.select_for_update().get(pk=user_id)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save(update_fields=["password"])
+    audit_record(
+        actor=actor, action="account.admin_password_set", target=user,
+        after={"usable_password": user.has_usable_password()}, ip=ip,
+    )
+    session_revoke_all(user=user, actor=actor, ip=ip, action="account.admin_password_sessions")
+    user_cache_bust(user_id=user.pk)
+    return user
+
+
 # --- profile -------------------------------------------------------------------------------
 PROFILE_FIELDS = ("name", "gender", "bio", "instagram_handle")
 
@@ -574,6 +689,7 @@ def account_delete(*, user: User, password: str = "", ip: str | None = None) -> 
         EmailVerification.objects.filter(user_id=user_id).delete()
         UserLocation.objects.filter(user_id=user_id).delete()
         session_revoke_all(user=user, actor=user, ip=ip, action="account.delete_sessions")
+        _sockets_close_on_commit(session_ids=[], user_id=user_id)  # every socket of the account
         # Keep ip (moderation may need it); drop what only described the person's devices.
         Session.objects.filter(user_id=user_id).update(user_agent="", device_name="")
         invite_services.user_invites_retire(user=user)

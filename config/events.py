@@ -413,15 +413,20 @@ def room_group(room_id) -> str:
     return f"room.{room_id}"
 
 
+def session_group(session_id: int) -> str:
+    """Every socket authenticated with one API session, on every process (revocation closes it)."""
+    return f"session.{session_id}"
+
+
 # --- channel-layer envelopes (what ``realtime.consumers`` handles) -----------------------------------
 def user_envelope(message: dict) -> dict:
     """``client.send``: forward ``message`` to the socket (joining/leaving room groups on the way)."""
     return {"type": "client.send", "message": message}
 
 
-def kick_envelope(code: int, message: dict | None) -> dict:
-    """``client.kick``: send ``message`` if any, then close with ``code``."""
-    return {"type": "client.kick", "code": code, "message": message}
+def kick_envelope(code: int, message: dict | None, reason: str = "") -> dict:
+    """``client.kick``: send ``message`` if any, then close with ``code`` (and ``reason``)."""
+    return {"type": "client.kick", "code": code, "message": message, "reason": reason}
 
 
 def room_envelope(room_id: str, message: dict, *, skip_user: int | None = None, skip_channel: str | None = None) -> dict:
@@ -475,10 +480,17 @@ def send_after_commit(*, users: int | Iterable[int], message: dict) -> None:
     transaction.on_commit(lambda: _send_now(sends))
 
 
-def kick_after_commit(*, users: int | Iterable[int], code: int, message: dict | None = None) -> None:
+def kick_after_commit(*, users: int | Iterable[int], code: int, message: dict | None = None, reason: str = "") -> None:
     """After commit: send ``message`` (if any) to every socket of ``users``, then close them with ``code``."""
-    sends = [(user_group(uid), kick_envelope(code, message)) for uid in _user_ids(users)]
+    sends = [(user_group(uid), kick_envelope(code, message, reason)) for uid in _user_ids(users)]
     transaction.on_commit(lambda: _send_now(sends))
+
+
+def kick_sessions_after_commit(*, sessions: Iterable[int], code: int, reason: str = "") -> None:
+    """After commit: close every socket authenticated with one of ``sessions`` (revocation: 4401)."""
+    sends = [(session_group(sid), kick_envelope(code, None, reason)) for sid in sessions]
+    if sends:
+        transaction.on_commit(lambda: _send_now(sends))
 
 
 async def publish(

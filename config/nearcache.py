@@ -328,6 +328,27 @@ class NearCache:
                 local[rkey] = (value, now + settings.NEAR_CACHE["ttl_seconds"])
         return value
 
+    def peek(self, key: str) -> Any:
+        """``get(key)`` answered from this process's memory only, or None ("ask ``get``").
+
+        Never does network I/O, so it may run on an event loop: the local copy (invalidations
+        drained first, as ``get`` does), or the embedded configuration's local-memory cache.
+        """
+        if not self.active():
+            if settings.REDIS_URL:
+                return None  # the shared cache is remote and nothing is tracked: no local answer
+            backend = _shared()
+            read = getattr(backend, "get_read_only", None) or backend.get
+            return read(key)
+        if not _tracker.launched:
+            _tracker.ensure_started()
+        with _tracker.lock:
+            if _tracker.usable():
+                hit = self._local.get(redis_key(key))
+                if hit is not None and hit[1] > clock.monotonic():
+                    return hit[0]
+        return None
+
 
 def wait_until_tracking(timeout: float) -> bool:
     """Start tracking if needed and wait for it (tests; a cold process just reads Redis meanwhile)."""

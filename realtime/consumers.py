@@ -60,6 +60,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
     _authing = False
     _budget: backpressure.SendBudget | None = None
     _slow = False
+    session_id: int | None = None
+    _refused = False  # closed for an invalid session: later frames are dropped unread
 
     async def dispatch(self, message):
         # Channels' default runs ``close_old_connections()`` on the shared sync thread before every
@@ -104,6 +106,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             return
         runtime.unregister(self)
         await self._discard(events.user_group(self.user_id))
+        await self._discard(events.session_group(self.session_id))
         if self.room_id:
             await self._discard(events.room_group(self.room_id))
         if getattr(self, "released", False):  # graceful shutdown already released this user
@@ -131,6 +134,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self.last_seen = clock.monotonic()
         ref = None
         try:
+            if self.user_id is not None and not await self._session_valid():
+                return  # the session was revoked or expired: the socket is being closed (4401)
             data = decode(text_data, max_bytes=settings.WS_MAX_FRAME_BYTES)
             ref = data.get("ref") if isinstance(data.get("ref"), (str, int)) else None
             mtype, fields, ref = validate(data)
@@ -175,6 +180,20 @@ class ClientConsumer(AsyncWebsocketConsumer):
             extra["ref"] = ref
         await self.send(text_data=_dumps(events.error(code=code, message=message, **extra)))
 
+    async def _session_valid(self) -> bool:
+        """Every frame of an authenticated socket: is its session still valid?  This process's
+        copy of the session cache answers without I/O; only a miss asks in a pool thread (the
+        shared cache, then the database).  Invalid → close 4401."""
+        if self._refused:
+            return False
+        if rt.socket_session_live_here(token_hash=self._token_hash):
+            return True
+        if await database_sync_to_async(rt.socket_session_valid)(token=self._token, user_id=self.user_id):
+            return True
+        self._refused = True
+        await self.close(code=CLOSE_AUTH_FAILED, reason="session revoked")
+        return False
+
     async def _auth(self, token: str):
         if self._authing:
             raise ProtocolError("already_authenticated", "Authentication is in progress.")
@@ -206,17 +225,23 @@ class ClientConsumer(AsyncWebsocketConsumer):
         # The user's group and presence need Redis: while it is unreachable the socket stays open
         # and unauthenticated (``unavailable``; its token was valid), and the client sends ``auth``
         # again after ``retry_after``; one that stays silent is closed like any silent socket.
+        # A revocation closes every socket of the session (session group) or of the user (user
+        # group) after its commit; one that committed before these joins is caught by the check.
         try:
             await self.channel_layer.group_add(events.user_group(result.user.pk), self.channel_name)
+            await self.channel_layer.group_add(events.session_group(result.session_id), self.channel_name)
             self.user, self.user_id = result.user, result.user.pk
-            self._token = token  # re-checked on every heartbeat (revocation closes the socket)
+            self.session_id, self._token, self._token_hash = result.session_id, token, result.token_hash
             runtime.register(self)
+            if not await self._session_valid():
+                return
             ok = await database_sync_to_async(rt.socket_ready)(user=self.user, socket_id=self.channel_name)
         except Exception:
             runtime.unregister(self)
             self.user = self.user_id = None
             self._authing = False
             await self._discard(events.user_group(result.user.pk))
+            await self._discard(events.session_group(result.session_id))
             if self._auth_task is not None:
                 self._auth_task.cancel()
             self._auth_task = asyncio.ensure_future(
@@ -346,7 +371,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def client_kick(self, event):
         if event.get("message"):
             await self.send(text_data=_dumps(event["message"]))
-        await self.close(code=event.get("code") or 4000)
+        await self.close(code=event.get("code") or 4000, reason=event.get("reason") or None)
 
     async def room_event(self, event):
         """``config.events.room_envelope``: relays, typing, signaling (not to the sender's own

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from accounts.models import User
-from accounts.services import session_authenticate
+from accounts.services import session_authenticate, session_live_here
 from config import events
 from realtime import presence
 from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_BANNED
@@ -21,6 +21,8 @@ class SocketAuth:
     user: User | None
     close_code: int | None = None
     reason: str = ""
+    session_id: int | None = None
+    token_hash: str = ""
 
 
 def socket_authenticate(*, token: str) -> SocketAuth:
@@ -30,10 +32,23 @@ def socket_authenticate(*, token: str) -> SocketAuth:
     result = session_authenticate(token=token)
     if result is None:
         return SocketAuth(user=None, close_code=CLOSE_AUTH_FAILED, reason="invalid, expired or revoked token")
-    user, _info = result
+    user, info = result
     if user_ban_active(user_id=user.pk):
         return SocketAuth(user=None, close_code=CLOSE_BANNED, reason="banned")
-    return SocketAuth(user=user)
+    return SocketAuth(user=user, session_id=info.session_id, token_hash=info.token_hash)
+
+
+def socket_session_live_here(*, token_hash: str) -> bool:
+    """Is the socket's session known live from this process's memory?  No I/O: the consumer asks
+    for every inbound frame.  False only means "ask ``socket_session_valid``"."""
+    return session_live_here(token_hash=token_hash)
+
+
+def socket_session_valid(*, token: str, user_id: int) -> bool:
+    """Is the socket's session still valid (not revoked, not expired, account usable)?  Reads the
+    shared cache, then the database on a miss (and caches the answer)."""
+    result = session_authenticate(token=token)
+    return result is not None and result[0].pk == user_id
 
 
 def socket_ready(*, user: User, socket_id: str) -> events.AuthOk:
@@ -60,10 +75,8 @@ def socket_closed(*, user_id: int, socket_id: str) -> None:
 def socket_heartbeat(*, user_id: int, socket_id: str, available: bool, token: str | None = None) -> bool:
     """Refresh the socket's presence.  With ``token``: False when the session was revoked or
     expired meanwhile (a cache hit costs no query), so the consumer closes the socket (4401)."""
-    if token is not None:
-        result = session_authenticate(token=token)
-        if result is None or result[0].pk != user_id:
-            return False
+    if token is not None and not socket_session_valid(token=token, user_id=user_id):
+        return False
     presence.socket_touch(user_id=user_id, socket_id=socket_id, available=available)
     return True
 

@@ -167,22 +167,6 @@ async def test_connection_metrics(ws_user, clients):
     assert metrics.value("ws_connections") == before
 
 
-async def test_revoking_the_session_closes_the_socket_at_its_next_heartbeat(ws_user, clients):
-    user, token = await ws_user()
-    c = clients(token)
-    await c.open()
-
-    def revoke():
-        from accounts.models import Session
-        from accounts.services import session_revoke
-
-        session_revoke(session=Session.objects.get(user=user), actor=user)
-
-    await sync_to_async(revoke)()
-    await c.send({"type": "heartbeat"})
-    assert await c.expect_close() == CLOSE_AUTH_FAILED
-
-
 async def test_a_storm_sheds_auth_with_busy_and_4429_and_a_retry_hint(ws_user, clients, settings):
     from realtime import runtime
     from realtime.protocol import CLOSE_BUSY

@@ -17,6 +17,29 @@ def test_heartbeat_costs_no_query_with_a_cached_session(make_user, make_session,
 
 
 @pytest.mark.django_db
+def test_every_frame_checks_its_session_without_a_query_on_a_cache_hit(
+    make_user, make_session, django_assert_num_queries, settings
+):
+    from accounts.services import session_revoke, token_hash
+    from config import nearcache
+
+    if settings.REDIS_URL:
+        assert nearcache.wait_until_tracking(5)  # local copies only while tracking is up
+    user = make_user()
+    session, token = make_session(user)
+    hash_ = token_hash(token)
+    assert rt.socket_session_valid(token=token, user_id=user.pk)  # the miss: reads the row, caches it
+    assert rt.socket_session_valid(token=token, user_id=user.pk)  # (Redis: brings a copy into the process)
+    with django_assert_num_queries(0):
+        for _ in range(3):
+            assert rt.socket_session_live_here(token_hash=hash_)
+    session_revoke(session=session, actor=user)
+    # revoked: this process knows at once, and the full check (what the consumer asks next) says so
+    assert not rt.socket_session_live_here(token_hash=hash_)
+    assert not rt.socket_session_valid(token=token, user_id=user.pk)
+
+
+@pytest.mark.django_db
 def test_lease_renewal_is_two_queries_for_any_number_of_users(make_user, django_assert_num_queries):
     users = [make_user() for _ in range(6)]
     for i in range(0, 6, 2):
