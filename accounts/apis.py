@@ -104,7 +104,7 @@ class LogoutApi(APIView):
     )
     def post(self, request):
         session = selectors.session_get_for_user(user=request.user, session_id=request.auth.session_id)
-        services.session_revoke(session=session, actor=request.user, ip=client_ip(request))
+        services.session_revoke(session=session, actor=request.user, ip=client_ip(request), action="auth.logout")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

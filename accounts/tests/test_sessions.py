@@ -18,6 +18,8 @@ def test_sessions_list_marks_current_and_revoke_one(auth_api):
     other = next(r for r in rows if not r["current"])
     assert a.delete(f"/api/auth/sessions/{other['id']}").status_code == 204
     assert b.get("/api/me").status_code == 401
+    entry = AuditLog.objects.get(action="session.revoke")
+    assert entry.actor == a.user and entry.target_id == str(a.user.pk) and entry.after == {"session_id": other["id"]}
     assert a.delete(f"/api/auth/sessions/{other['id']}").status_code == 404
     assert a.delete("/api/auth/sessions/999999").status_code == 404
 
@@ -38,6 +40,7 @@ def test_logout_and_logout_others(auth_api):
     assert AuditLog.objects.filter(action="auth.logout_others").count() == 1
     assert a.post("/api/auth/logout").status_code == 204
     assert a.get("/api/me").status_code == 401
+    assert AuditLog.objects.get(action="auth.logout").after == {"session_id": a.api_session.pk}
 
 
 def test_cache_hit_costs_no_query(auth_api, django_assert_num_queries):
