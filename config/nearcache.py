@@ -337,9 +337,7 @@ class NearCache:
         if not self.active():
             if settings.REDIS_URL:
                 return None  # the shared cache is remote and nothing is tracked: no local answer
-            backend = _shared()
-            read = getattr(backend, "get_read_only", None) or backend.get
-            return read(key)
+            return _shared().get(key)  # the embedded configuration: local memory
         if not _tracker.launched:
             _tracker.ensure_started()
         with _tracker.lock:
