@@ -181,6 +181,11 @@ class UserAdmin(BaseUserAdmin):
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
+    def has_delete_permission(self, request, obj=None):
+        # A hard delete would skip every rule above (and cascade into sessions with their cached
+        # copies still valid): accounts are deactivated here, or anonymised by ``account_delete``.
+        return False
+
     def user_change_password(self, request, id, form_url=""):
         token = _password_request.set(request)
         try:

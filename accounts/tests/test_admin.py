@@ -129,3 +129,11 @@ def test_an_account_added_in_the_admin_is_audited(admin_as):
     user = User.objects.get(email="new@example.com")
     entry = AuditLog.objects.get(action="account.admin_create", target_id=str(user.pk))
     assert entry.after["email"] == "new@example.com"
+
+
+def test_accounts_cannot_be_hard_deleted_in_the_admin(admin_as, make_user, make_session):
+    user = make_user(name="Stay")
+    _, token = make_session(user)
+    assert admin_as.post(f"/admin/accounts/user/{user.pk}/delete/", {"post": "yes"}).status_code == 403
+    admin_as.post("/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [user.pk], "post": "yes"})
+    assert User.objects.filter(pk=user.pk).exists() and _api(token).get("/api/me").status_code == 200
