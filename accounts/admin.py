@@ -21,7 +21,6 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from accounts import services as account_services
 from accounts.models import Session, User
 from config import clock
 from invites.admin import InvitedByInline, UscCardInline
@@ -30,6 +29,7 @@ from moderation import selectors as mod_selectors
 from moderation import services as mod_services
 from moderation.admin import EXPIRY_CHOICES, EXPIRY_DELTAS, ReasonForm, intermediate, run_service
 from moderation.models import AuditLog, Ban, Report
+from accounts import services as account_services  # after moderation: its import order avoids a cycle
 
 
 class SessionInline(admin.TabularInline):
