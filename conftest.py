@@ -27,6 +27,9 @@ def _clear_cache() -> None:
     else:
         cache.clear()
     ip_ban_local_forget()  # the process-local copy of the IP-ban list follows the shared cache
+    from config.resilience import redis_state
+
+    redis_state.recovered()  # a test that broke the channel layer on purpose leaves no outage window behind
     forget_local()  # and so do the near-cache copies (Redis would invalidate them too)
 
 
