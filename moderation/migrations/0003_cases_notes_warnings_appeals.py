@@ -13,37 +13,40 @@ NEW_MODERATOR_PERMISSIONS = [
 
 def notes_to_thread(apps, schema_editor):
     """Each report's one notes box becomes the first entry of its user's notes thread."""
+    db = schema_editor.connection.alias  # the database being migrated (move_database migrates a second one)
     Report = apps.get_model("moderation", "Report")
     Note = apps.get_model("moderation", "ModeratorNote")
-    for report in Report.objects.exclude(moderator_notes="").iterator():
-        Note.objects.create(
+    for report in Report.objects.using(db).exclude(moderator_notes="").iterator():
+        Note.objects.using(db).create(
             user_id=report.reported_id, report_id=report.pk, author=None, author_label="(notes before threads)",
             text=report.moderator_notes, created_at=report.resolved_at or report.created_at,
         )
 
 
 def notes_from_thread(apps, schema_editor):
+    db = schema_editor.connection.alias
     Report = apps.get_model("moderation", "Report")
     Note = apps.get_model("moderation", "ModeratorNote")
-    for note in Note.objects.exclude(report_id=None).order_by("created_at"):
-        Report.objects.filter(pk=note.report_id).update(moderator_notes=note.text)
+    for note in Note.objects.using(db).exclude(report_id=None).order_by("created_at"):
+        Report.objects.using(db).filter(pk=note.report_id).update(moderator_notes=note.text)
 
 
 def grant_moderators(apps, schema_editor):
     """The Moderators group gets the new actions (warn, appeals, notes)."""
     from django.contrib.auth.management import create_permissions
 
+    db = schema_editor.connection.alias
     for app_config in apps.get_app_configs():
         app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
+        create_permissions(app_config, apps=apps, verbosity=0, using=db)
         app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    group = Group.objects.filter(name="Moderators").first()
+    group = Group.objects.using(db).filter(name="Moderators").first()
     if group is None:
         return
-    group.permissions.add(*Permission.objects.filter(content_type__app_label="moderation",
-                                                     codename__in=NEW_MODERATOR_PERMISSIONS))
+    group.permissions.add(*Permission.objects.using(db).filter(content_type__app_label="moderation",
+                                                               codename__in=NEW_MODERATOR_PERMISSIONS))
 
 
 class Migration(migrations.Migration):
