@@ -23,6 +23,7 @@ run: migrate
 	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
 test: install
+	$(BIN)/lint-imports
 	DJANGO_ENV=test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 doctor: install

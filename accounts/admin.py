@@ -312,8 +312,6 @@ class UserAdmin(BaseUserAdmin):
         return [*super().get_readonly_fields(request, obj), "location_state_superuser"]
 
     def instagram_post_remove_view(self, request, object_id):
-        from accounts.location import instagram_post_remove
-
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
         if not request.user.has_perm("moderation.change_report"):
@@ -322,15 +320,13 @@ class UserAdmin(BaseUserAdmin):
         if user is None:
             raise Http404
         url = request.POST.get("post_url", "")
-        if instagram_post_remove(user=user, url=url, actor=request.user, ip=client_ip(request)):
+        if mod_services.profile_instagram_post_remove(user=user, url=url, actor=request.user, ip=client_ip(request)):
             messages.success(request, f"Removed {url} from the card (audited).")
         else:
             messages.warning(request, "That post is no longer on the card.")
         return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
 
     def location_reveal_view(self, request, object_id):
-        from accounts.location import location_reveal_for_admin
-
         if not request.user.is_superuser:
             raise PermissionDenied
         if request.method != "POST":
@@ -338,7 +334,7 @@ class UserAdmin(BaseUserAdmin):
         user = User.objects.filter(pk=object_id).first()
         if user is None:
             raise Http404
-        data = location_reveal_for_admin(user=user, actor=request.user, ip=client_ip(request))
+        data = mod_services.profile_location_reveal(user=user, actor=request.user, ip=client_ip(request))
         if data is None:
             messages.info(request, "No live location.")
         else:

@@ -10,7 +10,7 @@ Privacy rules this module enforces (and the only place that reads or writes them
   precise input), expires ``LOCATION_TTL_HOURS`` after it was set (read as absent afterwards,
   deleted by the ``locations_expired`` purger), and is shown to other users only as a distance
   bucket between the two coarsened points, when both are live.  Nobody else ever receives
-  coordinates; a superuser may look at them in the admin, which is audited.
+  coordinates; a superuser may look at them in the admin (``moderation.services``, audited).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from django.db.models import ExpressionWrapper, F, FloatField, Value
 from accounts.models import User, UserLocation
 from config import clock
 from config.errors import ApplicationError
-from moderation.services import audit_record
 
 # --- Instagram posts --------------------------------------------------------------------------
 _INSTAGRAM_HOSTS = {"instagram.com", "www.instagram.com"}
@@ -106,24 +105,20 @@ def instagram_posts_set(*, user: User, urls) -> list[str]:
     return posts
 
 
-@transaction.atomic
-def instagram_post_remove(*, user: User, url: str, actor: User, ip: str | None = None) -> bool:
-    """A moderator removes one post from a user's card (audited).  False when it wasn't there."""
+def instagram_post_drop(*, user: User, url: str) -> int | None:
+    """Take one post off the user's card; the number left, or None when it wasn't there.
+    Call inside the caller's transaction (moderation audits the removal)."""
     from accounts.services import user_cache_bust
 
     locked = User.objects.select_for_update().get(pk=user.pk)
     posts = list(locked.instagram_posts or [])
     if url not in posts:
-        return False
+        return None
     posts.remove(url)
     User.objects.filter(pk=user.pk).update(instagram_posts=posts)
     user.instagram_posts = posts
-    audit_record(
-        actor=actor, action="profile.instagram_post_remove", target=locked, before={"post": url},
-        after={"remaining": len(posts)}, ip=ip,
-    )
     user_cache_bust(user_id=user.pk)
-    return True
+    return len(posts)
 
 
 # --- location: geometry ------------------------------------------------------------------------
@@ -271,10 +266,3 @@ def location_export(*, user_id: int) -> dict | None:
         "updated_at": loc.updated_at,
         "expires_at": loc.expires_at,
     }
-
-
-def location_reveal_for_admin(*, user: User, actor: User, ip: str | None = None) -> dict | None:
-    """A superuser looks at a user's stored (coarsened) location; the look is audited."""
-    data = location_export(user_id=user.pk)
-    audit_record(actor=actor, action="profile.location_view", target=user, after={"live": data is not None}, ip=ip)
-    return data

@@ -516,3 +516,27 @@ def moderator_create(*, email: str, name: str = "", password: str | None = None,
 
     user_cache_bust(user_id=user.pk)
     return user, created
+
+
+# --- profile content a moderator acts on (the rules live in accounts.location) --------------------
+@transaction.atomic
+def profile_instagram_post_remove(*, user, url: str, actor, ip: str | None = None) -> bool:
+    """A moderator removes one Instagram post from a user's card (audited).  False when it wasn't there."""
+    from accounts.location import instagram_post_drop
+
+    remaining = instagram_post_drop(user=user, url=url)
+    if remaining is None:
+        return False
+    audit_record(actor=actor, action="profile.instagram_post_remove", target=user, before={"post": url},
+                 after={"remaining": remaining}, ip=ip)
+    return True
+
+
+@transaction.atomic
+def profile_location_reveal(*, user, actor, ip: str | None = None) -> dict | None:
+    """A superuser looks at a user's stored (coarsened) location; the look is audited."""
+    from accounts.location import location_export
+
+    data = location_export(user_id=user.pk)
+    audit_record(actor=actor, action="profile.location_view", target=user, after={"live": data is not None}, ip=ip)
+    return data
