@@ -101,16 +101,19 @@ def open_case_count() -> int:
 
 def next_case_user_id(*, after_user_id: int | None = None, moderator=None) -> int | None:
     """The case to open after deciding one: the first in queue order that isn't ``after_user_id``,
-    preferring cases assigned to ``moderator`` or to nobody."""
-    rows = case_queue().exclude(reported_id=after_user_id) if after_user_id else case_queue()
-    for row in rows[:50]:
-        if moderator is None or row["assigned_count"] == 0:
-            return row["reported_id"]
-        mine = Report.objects.filter(status=Report.Status.OPEN, reported_id=row["reported_id"], assigned_to=moderator)
-        if mine.exists():
-            return row["reported_id"]
-    first = rows.first()
-    return first["reported_id"] if first else None
+    preferring cases assigned to ``moderator`` or to nobody (two queries whatever the queue)."""
+    rows = list((case_queue().exclude(reported_id=after_user_id) if after_user_id else case_queue())[:50])
+    if not rows:
+        return None
+    if moderator is not None:
+        mine = set(
+            Report.objects.filter(status=Report.Status.OPEN, assigned_to=moderator,
+                                  reported_id__in=[r["reported_id"] for r in rows]).values_list("reported_id", flat=True)
+        )
+        for row in rows:
+            if row["assigned_count"] == 0 or row["reported_id"] in mine:
+                return row["reported_id"]
+    return rows[0]["reported_id"]
 
 
 def notes_for_user(*, user_id: int) -> QuerySet[ModeratorNote]:

@@ -201,3 +201,16 @@ def test_permission_matrix_for_appeal_decisions(client, make_user, moderator, su
     client.post("/admin/moderation/appeal/", {"action": "approve", "_selected_action": [appeal.pk]})
     appeal.refresh_from_db()
     assert (appeal.status == "approved") is allowed
+
+
+def test_next_case_prefers_mine_or_unassigned_in_a_fixed_number_of_queries(
+    make_user, make_report, moderator, superuser, django_assert_num_queries
+):
+    first, other, second, third = make_report(), make_report(), make_report(), make_report()
+    for r in (first, other):  # someone else's cases, oldest
+        cases.case_assign(user=r.reported, actor=superuser, assignee=superuser)
+    cases.case_assign(user=third.reported, actor=moderator, assignee=moderator)
+    with django_assert_num_queries(2):  # not one query per case skipped
+        assert cases.next_case_user_id(moderator=moderator) == second.reported_id
+    assert cases.next_case_user_id(after_user_id=second.reported_id, moderator=moderator) == third.reported_id
+    assert cases.next_case_user_id(moderator=None) == first.reported_id
