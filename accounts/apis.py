@@ -384,8 +384,8 @@ class MeLocationApi(APIView):
     def put(self, request):
         data = LocationInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        location.location_set(user=request.user, **data.validated_data)
-        return Response(LocationOutputSerializer(location.location_export(user_id=request.user.pk)).data)
+        stored = location.location_set(user=request.user, **data.validated_data)
+        return Response(LocationOutputSerializer(location.location_payload(stored)).data)
 
     @extend_schema(
         request=None, responses={204: None}, tags=["me"], summary="Stop sharing my location (deleted at once)",

@@ -252,11 +252,8 @@ def nearest_first(*, viewer_id: int, user_ids: list[int]) -> list[int]:
     return located + [uid for uid in user_ids if uid not in placed]
 
 
-def location_export(*, user_id: int) -> dict | None:
-    """The user's own stored (coarsened) location, for ``GET /api/me/export`` and ``/api/me/location``."""
-    loc = location_live_for_user(user_id=user_id)
-    if loc is None:
-        return None
+def location_payload(loc: UserLocation) -> dict:
+    """The owner's view of their stored (coarsened) location."""
     return {
         "lat": loc.lat,
         "lon": loc.lon,
@@ -266,3 +263,9 @@ def location_export(*, user_id: int) -> dict | None:
         "updated_at": loc.updated_at,
         "expires_at": loc.expires_at,
     }
+
+
+def location_export(*, user_id: int) -> dict | None:
+    """The user's own live location, for ``GET /api/me/export`` and ``/api/me/location``."""
+    loc = location_live_for_user(user_id=user_id)
+    return location_payload(loc) if loc is not None else None
