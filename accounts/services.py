@@ -33,6 +33,7 @@ from accounts import errors
 from accounts.images import image_reencode
 from accounts.models import EmailVerification, Session, User, UserLocation
 from config import cacheaside, clock, ratelimit
+from config.aftercommit import after_commit
 from config.errors import ApplicationError
 from config.nearcache import NearCache
 from moderation.services import audit_record
@@ -202,7 +203,7 @@ def _forget_now_and_on_commit(hashes: list[str]) -> None:
     # Now, so this process stops at once; after commit, so no concurrent miss can refill the
     # cache with the pre-commit row.
     _forget(hashes)
-    transaction.on_commit(lambda: _forget(hashes))
+    after_commit(lambda: _forget(hashes), effect="sessions.cache_forget")
 
 
 def user_cache_bust(*, user_id: int) -> None:
@@ -388,7 +389,7 @@ def make_permanent_request(*, user: User, email: str, password: str, ip: str | N
             expires_at=now + settings.EMAIL_CODE_TTL,
         )
         audit_record(actor=user, action="account.make_permanent_requested", target=user, after={"email": email}, ip=ip)
-        transaction.on_commit(lambda: _send_code(email, code))
+        after_commit(lambda: _send_code(email, code), effect="mail.verification_code")
     return verification
 
 
@@ -633,7 +634,7 @@ def media_set(*, user: User, kind: str, upload) -> User:
         user.save(update_fields=[field])
         user_cache_bust(user_id=user.pk)
         if old:
-            transaction.on_commit(lambda: default_storage.delete(old), robust=True)  # a stray file, never an error
+            after_commit(lambda: default_storage.delete(old), effect="media.delete_replaced")  # a stray file at worst
     return user
 
 
@@ -699,8 +700,9 @@ def account_delete(*, user: User, password: str = "", ip: str | None = None) -> 
         )
         user_cache_bust(user_id=user_id)
         for name in old_files:
-            transaction.on_commit(lambda name=name: default_storage.delete(name), robust=True)
-        transaction.on_commit(  # the sweeper ends the room anyway (its lease lapses) if this fails
-            lambda: social_services.room_end_for_user(user_id=user_id, reason="account_deleted"), robust=True
+            after_commit(lambda name=name: default_storage.delete(name), effect="media.delete_account")
+        after_commit(  # the sweeper ends the room anyway (its lease lapses) if this fails
+            lambda: social_services.room_end_for_user(user_id=user_id, reason="account_deleted"),
+            effect="rooms.end_for_deleted_account",
         )
     user.refresh_from_db()

@@ -29,7 +29,7 @@ from typing import (
 )
 
 from asgiref.sync import async_to_sync
-from django.db import transaction
+from config.aftercommit import after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -477,20 +477,20 @@ def send_after_commit(*, users: int | Iterable[int], message: dict) -> None:
     """Deliver ``message`` to every socket of ``users`` (one id or several) on every process, once
     the current transaction commits (at once outside a transaction; never if it rolls back)."""
     sends = [(user_group(uid), user_envelope(message)) for uid in _user_ids(users)]
-    transaction.on_commit(lambda: _send_now(sends))
+    after_commit(lambda: _send_now(sends), effect="events.send")
 
 
 def kick_after_commit(*, users: int | Iterable[int], code: int, message: dict | None = None, reason: str = "") -> None:
     """After commit: send ``message`` (if any) to every socket of ``users``, then close them with ``code``."""
     sends = [(user_group(uid), kick_envelope(code, message, reason)) for uid in _user_ids(users)]
-    transaction.on_commit(lambda: _send_now(sends))
+    after_commit(lambda: _send_now(sends), effect="events.kick")
 
 
 def kick_sessions_after_commit(*, sessions: Iterable[int], code: int, reason: str = "") -> None:
     """After commit: close every socket authenticated with one of ``sessions`` (revocation: 4401)."""
     sends = [(session_group(sid), kick_envelope(code, None, reason)) for sid in sessions]
     if sends:
-        transaction.on_commit(lambda: _send_now(sends))
+        after_commit(lambda: _send_now(sends), effect="events.kick")
 
 
 async def publish(

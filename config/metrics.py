@@ -198,6 +198,9 @@ declare("ws_connections", "gauge", "open WebSocket connections in this process (
 declare("ws_connects_total", "counter", "WebSocket connections accepted (fed by realtime)")
 declare("live_rooms", "gauge", "rooms currently live (fed by social via gauge_fn)")
 declare("events_send_failed_total", "counter", "server→client events the channel layer failed to take (logged, not raised)")
+declare("after_commit_failed_total", "counter",
+        "effects after a committed write (cache invalidation, notices, mail, file cleanup) that failed; logged, "
+        "never raised (config.aftercommit)", labels=("effect",))
 declare("sweeper_runs_total", "counter", "sweeper passes completed (fed by realtime)")
 declare("purge_rows_total", "counter", "rows purged by retention, by purger", labels=("purger",))
 declare("purge_runs_total", "counter", "purge runs completed")

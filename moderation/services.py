@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, models, transaction
 
 from config import clock, events, ratelimit
+from config.aftercommit import after_commit
 from config.errors import ApplicationError
 from moderation import errors, selectors
 from moderation.models import AuditLog, Ban, IpBan, Report
@@ -68,7 +69,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def _forget(keys: list[str]) -> None:
     cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    after_commit(lambda: cache.delete_many(keys), effect="moderation.cache_forget")
 
 
 def _check_may_act_on(*, user, actor) -> None:
@@ -191,7 +192,7 @@ def network_normalize(network: str) -> str:
 def _ip_bans_forget() -> None:
     _forget([selectors.IP_BANS_VERSION_KEY])
     selectors.ip_ban_local_forget()
-    transaction.on_commit(selectors.ip_ban_local_forget)
+    after_commit(selectors.ip_ban_local_forget, effect="moderation.ip_bans_forget")
 
 
 @transaction.atomic
