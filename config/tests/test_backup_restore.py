@@ -227,3 +227,72 @@ def test_a_restore_that_fails_midway_leaves_the_database_as_it_was(tmp_path, med
     # and the same backup restores once the obstacle is gone
     call_command("restore", str(path), "--force", stdout=io.StringIO(), stderr=io.StringIO())
     assert User.objects.get(name="alice").bio == "kept" and not User.objects.filter(name="bob").exists()
+
+
+# --- media: replaced by renames, all or nothing ------------------------------------------------
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _fill_media(root: Path, tag: str, count: int = 24) -> None:
+    import os as _os
+
+    for i in range(count):  # incompressible: the archive's tail is media, not gzip'd zeros
+        (root / "photos" / f"{tag}{i:02}.jpg").write_bytes(_os.urandom(40_000))
+
+
+def _no_staging_left(media_root: Path) -> None:
+    assert [p.name for p in media_root.parent.iterdir() if "restore" in p.name] == []
+    assert [p.name for p in media_root.iterdir() if p.name.startswith(".")] == []
+
+
+def test_restore_replaces_media_exactly(tmp_path, media_root, make_user):
+    make_user("dora")
+    _fill_media(media_root, "old", 3)
+    path = _backup(tmp_path)
+    expected = _tree(media_root)
+    (media_root / "photos" / "old00.jpg").unlink()
+    (media_root / "videos").mkdir()
+    (media_root / "videos" / "new.mp4").write_bytes(b"after the backup")
+    out = io.StringIO()
+    call_command("restore", str(path), "--force", stdout=out, stderr=io.StringIO())
+    assert "media: 3 files restored" in out.getvalue()
+    assert _tree(media_root) == expected
+    assert not (media_root / "videos").exists()
+    _no_staging_left(media_root)
+
+
+def test_a_truncated_archive_leaves_media_and_database_as_they_were(tmp_path, media_root, make_user):
+    make_user("alice", bio="kept")
+    _fill_media(media_root, "backup")
+    path = _backup(tmp_path)
+    for p in (media_root / "photos").iterdir():
+        p.unlink()
+    _fill_media(media_root, "live", 5)
+    make_user("bob")
+    before_media, before_db = _tree(media_root), _state()
+    truncated = tmp_path / "truncated.tar.gz"
+    data = path.read_bytes()
+    truncated.write_bytes(data[: len(data) * 9 // 10])  # the database and most media extract, then EOF
+    with pytest.raises(CommandError, match="not a readable backup file"):
+        call_command("restore", str(truncated), "--force", stdout=io.StringIO(), stderr=io.StringIO())
+    assert _tree(media_root) == before_media
+    assert _state() == before_db
+    _no_staging_left(media_root)
+
+
+def test_a_failing_database_restore_leaves_media_as_it_was(tmp_path, media_root, make_user):
+    """The whole archive (media included) is extracted, then the database restore fails: the media
+    staged for the swap is thrown away, the live media is untouched."""
+    make_user("alice", bio="kept")
+    _fill_media(media_root, "backup", 4)
+    path = _backup(tmp_path)
+    (media_root / "photos" / "backup00.jpg").write_bytes(b"changed after the backup")
+    (media_root / "photos" / "later.jpg").write_bytes(b"uploaded after the backup")
+    before_media, before_db = _tree(media_root), _state()
+    damaged = _rewrite_db_member(path, tmp_path, lambda data: data[: len(data) * 2 // 3])
+    with pytest.raises(CommandError, match="untouched"):
+        call_command("restore", str(damaged), "--force", stdout=io.StringIO(), stderr=io.StringIO())
+    assert _tree(media_root) == before_media
+    assert _state() == before_db
+    _no_staging_left(media_root)

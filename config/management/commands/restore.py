@@ -2,7 +2,9 @@
 
 Refuses to overwrite a database that holds data unless ``--force``.  Restores the database with
 the engine's own tools (``pg_restore`` + ``psql``, one transaction / SQLite's online backup API —
-either way a restore that fails leaves the previous database as it was) and the media files, then checks
+either way a restore that fails leaves the previous database as it was) and the media files — extracted
+into a staging directory on MEDIA_ROOT's filesystem and swapped in by renames once the database
+restore succeeded, so a failed restore leaves the previous media exactly as it was — then checks
 migrations: pending ones are listed (``--migrate`` applies them), migrations the code doesn't know
 (a backup from newer code) are reported.  Stop the application servers first: a restore replaces
 every table under them.
@@ -11,11 +13,13 @@ every table under them.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 from django.conf import settings
@@ -28,14 +32,12 @@ from config import dbtools
 from config.management.oneline import one_line_errors
 
 
-def _safe_members(tar: tarfile.TarFile):
-    for member in tar.getmembers():
-        name = member.name
-        if name.startswith("/") or ".." in Path(name).parts:
-            raise CommandError(f"refusing unsafe path in backup: {name}")
-        if member.issym() or member.islnk():
-            raise CommandError(f"refusing link in backup: {name}")
-        yield member
+def _check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if name.startswith("/") or ".." in Path(name).parts:
+        raise CommandError(f"refusing unsafe path in backup: {name}")
+    if member.issym() or member.islnk():
+        raise CommandError(f"refusing link in backup: {name}")
 
 
 def restore_database(alias: str, source: Path, engine: str) -> None:
@@ -107,28 +109,59 @@ def _pg_restore_in_one_transaction(conn, source: Path) -> None:
             )
 
 
-def restore_media(media_src: Path | None, media_root: Path) -> int:
-    """Make ``media_root`` hold exactly the backup's files (the directory itself stays, so a
-    mount point is fine).  Returns the number of files restored."""
+MEDIA_PREFIX = "media"
+
+
+def _is_media(name: str) -> bool:
+    return name == MEDIA_PREFIX or name.startswith(MEDIA_PREFIX + "/")
+
+
+def media_staging(media_root: Path) -> Path:
+    """A new, empty directory on MEDIA_ROOT's filesystem to extract the backup's media into, so the
+    swap is a rename: next to MEDIA_ROOT, or inside it when MEDIA_ROOT is a mount point (or its parent
+    can't be written) — then the swap renames its entries instead of the directory."""
     media_root.mkdir(parents=True, exist_ok=True)
-    for child in media_root.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-    if media_src is None or not media_src.is_dir():
-        return 0
-    count = 0
-    for item in media_src.rglob("*"):
-        rel = item.relative_to(media_src)
-        target = media_root / rel
-        if item.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(item, target)
-            count += 1
-    return count
+    if not os.path.ismount(media_root):
+        try:
+            return Path(tempfile.mkdtemp(prefix=f".{media_root.name}-restore-", dir=media_root.parent))
+        except PermissionError:
+            pass
+    return Path(tempfile.mkdtemp(prefix=".restore-", dir=media_root))
+
+
+def media_swap(new_tree: Path, media_root: Path, staging: Path) -> int:
+    """Make ``media_root`` hold exactly ``new_tree`` by renames (the previous tree goes into
+    ``staging``, which the caller deletes).  All or nothing: a failing rename puts back what moved.
+    Returns the number of files now in ``media_root``."""
+    previous = staging / "previous"
+    if staging.parent == media_root.parent:  # next to MEDIA_ROOT: swap the directory itself
+        mode = media_root.stat().st_mode & 0o7777
+        os.rename(media_root, previous)
+        try:
+            os.rename(new_tree, media_root)
+        except OSError:
+            os.rename(previous, media_root)
+            raise
+        os.chmod(media_root, mode)
+    else:  # MEDIA_ROOT is a mount point: swap its entries (the staging directory lives inside it)
+        previous.mkdir()
+        moved_out: list[str] = []
+        moved_in: list[str] = []
+        try:
+            for child in sorted(media_root.iterdir()):
+                if child != staging:
+                    os.rename(child, previous / child.name)
+                    moved_out.append(child.name)
+            for child in sorted(new_tree.iterdir()):
+                os.rename(child, media_root / child.name)
+                moved_in.append(child.name)
+        except OSError:
+            for name in moved_in:
+                os.rename(media_root / name, new_tree / name)
+            for name in moved_out:
+                os.rename(previous / name, media_root / name)
+            raise
+    return sum(1 for p in media_root.rglob("*") if p.is_file() and staging not in p.parents)
 
 
 class Command(BaseCommand):
@@ -157,26 +190,47 @@ class Command(BaseCommand):
                 "rerun with --force to replace its contents"
             )
 
-        with tempfile.TemporaryDirectory(prefix="restore-") as tmp:
-            tmpdir = Path(tmp)
-            try:
-                with tarfile.open(path, "r:gz") as tar:
-                    tar.extractall(tmpdir, members=list(_safe_members(tar)))
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                raise CommandError(f"not a readable backup file: {exc}") from exc
-            manifest_path = tmpdir / "manifest.json"
-            if not manifest_path.is_file():
-                raise CommandError("not a backup made by `backup`: manifest.json missing")
-            manifest = json.loads(manifest_path.read_text())
-            db_file = tmpdir / manifest["db_member"]
-            self.stdout.write(
-                f"restoring {path.name}: {manifest['engine']} database from {manifest['created_at']}"
-            )
-            restore_database(alias, db_file, manifest["engine"])
-            files = 0
-            if manifest.get("media"):
-                files = restore_media(tmpdir / "media", Path(settings.MEDIA_ROOT))
-            self.stdout.write(f"media: {files} files restored into {settings.MEDIA_ROOT}")
+        media_root = Path(settings.MEDIA_ROOT)
+        staging: Path | None = None
+        try:
+            with tempfile.TemporaryDirectory(prefix="restore-") as tmp:
+                tmpdir = Path(tmp)
+                # One pass over the archive: the database parts into a temporary directory, the media
+                # into a staging directory on MEDIA_ROOT's filesystem.  Nothing live is touched
+                # until the whole archive has been read.
+                try:
+                    with tarfile.open(path, "r:gz") as tar:
+                        for member in tar:
+                            _check_member(member)
+                            if _is_media(member.name):
+                                if staging is None:
+                                    staging = media_staging(media_root)
+                                tar.extract(member, staging, filter="data")
+                            else:
+                                tar.extract(member, tmpdir, filter="data")
+                except (tarfile.TarError, EOFError, zlib.error) as exc:
+                    raise CommandError(f"not a readable backup file (nothing changed): {exc}") from exc
+                manifest_path = tmpdir / "manifest.json"
+                if not manifest_path.is_file():
+                    raise CommandError("not a backup made by `backup`: manifest.json missing")
+                manifest = json.loads(manifest_path.read_text())
+                db_file = tmpdir / manifest["db_member"]
+                self.stdout.write(
+                    f"restoring {path.name}: {manifest['engine']} database from {manifest['created_at']}"
+                )
+                restore_database(alias, db_file, manifest["engine"])
+                if manifest.get("media"):
+                    if staging is None:  # MEDIA_ROOT was empty when the backup was made
+                        staging = media_staging(media_root)
+                    new_tree = staging / MEDIA_PREFIX
+                    new_tree.mkdir(exist_ok=True)
+                    files = media_swap(new_tree, media_root, staging)
+                    self.stdout.write(f"media: {files} files restored into {media_root}")
+                else:
+                    self.stdout.write("media: not in this backup (left as it is)")
+        finally:
+            if staging is not None:  # the extracted tree of a failed restore, or the replaced media
+                shutil.rmtree(staging, ignore_errors=True)
 
         # Cached copies (sessions, users) describe the replaced data: drop them.
         if hasattr(cache, "delete_pattern"):
