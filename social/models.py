@@ -7,10 +7,40 @@ any process — or ``manage.py sweep`` — can finish what a dead process starte
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+
+
+def _overdue_q(now: datetime, via: str = "") -> Q:
+    """The one "room overdue" rule as a filter: a live room past its timer, or in grace past its
+    grace deadline.  ``via`` is the lookup path to the room (``"room__"`` from a participant)."""
+    return Q(**{f"{via}status__in": Room.LIVE, f"{via}ends_at__lte": now}) | Q(
+        **{f"{via}status": Room.Status.GRACE, f"{via}grace_deadline__lte": now}
+    )
+
+
+class RoomQuerySet(models.QuerySet):
+    def live(self) -> "RoomQuerySet":
+        return self.filter(status__in=Room.LIVE)
+
+    def overdue(self, *, now: datetime) -> "RoomQuerySet":
+        """Live rooms whose timer or grace deadline has passed (see ``Room.overdue_reason``)."""
+        return self.filter(_overdue_q(now))
+
+
+class RoomParticipantQuerySet(models.QuerySet):
+    def live_for(self, *user_ids: int) -> "RoomParticipantQuerySet":
+        """The participations of these users in their live room (at most one each: the
+        ``social_one_live_room_per_user`` constraint)."""
+        if len(user_ids) == 1:
+            return self.filter(user_id=user_ids[0], live=True)
+        return self.filter(user_id__in=user_ids, live=True)
+
+    def in_overdue_room(self, *, now: datetime) -> "RoomParticipantQuerySet":
+        return self.filter(_overdue_q(now, via="room__"))
 
 
 class Room(models.Model):
@@ -48,6 +78,8 @@ class Room(models.Model):
     )
     inviter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
 
+    objects = RoomQuerySet.as_manager()
+
     class Meta:
         indexes = [
             models.Index(fields=["status", "grace_deadline"], name="social_room_grace_idx"),
@@ -67,6 +99,21 @@ class Room(models.Model):
     def live(self) -> bool:
         return self.status in self.LIVE
 
+    def overdue_reason(self, now: datetime, participants=()) -> str | None:
+        """The end reason if this live room is past a deadline, else None (deadlines are enforced
+        on read, and finalised by the sweeper): the timer (``timer``), the grace deadline
+        (``disconnect``) and, when ``participants`` are given, a participant's torch deadline
+        (``inactivity``).  The same rule as ``Room.objects.overdue`` (which has no torch part)."""
+        if not self.live:
+            return None
+        if self.ends_at <= now:
+            return self.EndReason.TIMER
+        if self.status == self.Status.GRACE and self.grace_deadline is not None and self.grace_deadline <= now:
+            return self.EndReason.DISCONNECT
+        if any(p.torch_deadline is not None and p.torch_deadline <= now for p in participants):
+            return self.EndReason.INACTIVITY
+        return None
+
 
 class RoomParticipant(models.Model):
     """One user in one room.  ``live`` mirrors "the room is not ended" so that the partial
@@ -79,11 +126,13 @@ class RoomParticipant(models.Model):
     # Renewed by the process that holds one of the user's sockets; expiry = that process died.
     lease_expires_at = models.DateTimeField()
     disconnected_at = models.DateTimeField(null=True, blank=True)
-    # Torch rule (text rooms, social/messages.py): silence since ``last_message_at`` (the room start
+    # Torch rule (text rooms, social/services.py): silence since ``last_message_at`` (the room start
     # until the first message) longer than TORCH_IDLE_SECONDS → warned; ``torch_deadline`` passed → ended.
     last_message_at = models.DateTimeField(null=True, blank=True)
     torch_warned_at = models.DateTimeField(null=True, blank=True)
     torch_deadline = models.DateTimeField(null=True, blank=True)
+
+    objects = RoomParticipantQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -25,37 +25,26 @@ def user_ids_by_public_ids(*, public_ids) -> dict:
     return {pid: pk for pid, pk in rows.values_list("public_id", "pk")}
 
 
+def room_id_live_for_user(*, user_id: int) -> uuid.UUID | None:
+    """The id of the user's live room (active or grace), whatever its deadlines say (callers
+    enforce them: ``Room.overdue_reason``).  One indexed query."""
+    return RoomParticipant.objects.live_for(user_id).values_list("room_id", flat=True).first()
+
+
 def room_live_for_user(*, user_id: int) -> Room | None:
-    """The user's live room (active or grace), whatever its deadlines say (callers enforce them)."""
-    part = (
-        RoomParticipant.objects.select_related("room")
-        .filter(user_id=user_id, live=True)
-        .first()
-    )
+    """The user's live room itself (see ``room_id_live_for_user``)."""
+    part = RoomParticipant.objects.live_for(user_id).select_related("room").first()
     return part.room if part else None
-
-
-def room_overdue(*, room: Room, now: datetime | None = None) -> str | None:
-    """The end reason if a live room's deadline has passed (deadlines are enforced on read)."""
-    now = now or clock.now()
-    if not room.live:
-        return None
-    if room.ends_at <= now:
-        return Room.EndReason.TIMER
-    if room.status == Room.Status.GRACE and room.grace_deadline and room.grace_deadline <= now:
-        return Room.EndReason.DISCONNECT
-    return None
 
 
 def room_live_count() -> int:
     """Rooms currently live (active or in grace): the moderation dashboard and the metrics gauge."""
-    return Room.objects.filter(status__in=Room.LIVE).count()
+    return Room.objects.live().count()
 
 
 def live_room_user_ids(*, user_ids) -> set[int]:
-    return set(
-        RoomParticipant.objects.filter(user_id__in=list(user_ids), live=True).values_list("user_id", flat=True)
-    )
+    """Those of ``user_ids`` who are in a live room."""
+    return set(RoomParticipant.objects.live_for(*user_ids).values_list("user_id", flat=True))
 
 
 def _pair(a: int, b: int) -> tuple[int, int]:
@@ -249,15 +238,15 @@ def user_export_data(*, user_id: int) -> dict:
         ],
         "completed_calls": completed_calls_count(user_id=user_id),
         "transcripts": transcripts_for_export(user_id=user_id),
-        "live_room": next(
-            (
-                {"room_id": str(p.room_id), "mode": p.room.mode, "started_at": p.room.started_at, "ends_at": p.room.ends_at}
-                for p in RoomParticipant.objects.select_related("room").filter(user_id=user_id, live=True)
-                if p.room.ends_at > now
-            ),
-            None,
-        ),
+        "live_room": _live_room_export(user_id=user_id, now=now),
     }
+
+
+def _live_room_export(*, user_id: int, now: datetime) -> dict | None:
+    room = room_live_for_user(user_id=user_id)
+    if room is None or room.overdue_reason(now):  # past a deadline: not live, whatever the row says yet
+        return None
+    return {"room_id": str(room.pk), "mode": room.mode, "started_at": room.started_at, "ends_at": room.ends_at}
 
 
 # --- in the room (issue 4): transcripts, evidence ---------------------------------------------------

@@ -1,11 +1,19 @@
-"""Social writes: rooms (start, connect, disconnect, end), their bookkeeping, blocks, the sweeper.
+"""Social writes: the room core — rooms (start, connect, disconnect, end), their bookkeeping, the
+deadlines and their sweeper (timer, grace, leases, the torch rule) — and blocks.  Chat messages
+(``social.messages``) build on it.
 
 Rules enforced here:
 - a user is in at most one live room — the partial unique constraint
   ``social_one_live_room_per_user`` decides, not a check-then-write;
 - every deadline is a timestamp on the row (timer ``ends_at``, ``grace_deadline``, participant
-  ``lease_expires_at``), enforced when read and finalised by ``room_sweep`` in any process;
-- a room ends exactly once: the end is a conditional UPDATE under the room's row lock, and its
+  ``lease_expires_at`` and ``torch_deadline``), enforced when read (``Room.overdue_reason``,
+  ``Room.objects.overdue``) and finalised by ``room_sweep`` in any process;
+- torch rule (text rooms): each participant's ``last_message_at`` is on their row; silence longer
+  than ``TORCH_IDLE_SECONDS`` sets ``torch_warned_at``/``torch_deadline`` (both are told
+  ``room.inactivity_warning``), a message from that participant clears it, a passed deadline ends the
+  room with reason ``inactivity`` (``torch_sweep``, called by ``room_sweep``, in whichever process
+  runs first, so a restart neither resets nor loses the state);
+- a room ends exactly once (``room_end_locked``, the one way every room ends): a conditional UPDATE under the room's row lock, and its
   bookkeeping (history per participant, pair cooldown, completions, timer totals) is written in
   the same transaction, backed by unique constraints;
 - locks are always taken room first, participants second (no lock-order deadlocks);
@@ -19,7 +27,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from accounts.models import User
 from accounts.services import user_timer_add
@@ -28,7 +36,7 @@ from moderation.services import audit_record
 from social import errors
 from accounts.serializers import user_card
 from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
-from social.selectors import room_overdue
+from social.selectors import live_room_user_ids, room_id_live_for_user
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +116,6 @@ def room_start(*, inviter_id: int, invitee_id: int, mode: str, seconds: int) -> 
             )
             _tell_both(room, events.room_started)
     except IntegrityError as exc:
-        from social.selectors import live_room_user_ids
-
         busy = live_room_user_ids(user_ids=[inviter_id, invitee_id])
         if invitee_id in busy:
             raise errors.AlreadyInCall() from exc
@@ -122,8 +128,10 @@ def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
 
 
-def _end_locked(room: Room, *, reason: str, actor_id: int | None, now: datetime) -> None:
-    """End a room whose row the caller has locked and seen live; write its bookkeeping."""
+def room_end_locked(*, room: Room, reason: str, actor_id: int | None, now: datetime) -> None:
+    """End a room whose row the caller has locked (``select_for_update``) and seen live, and write
+    its bookkeeping in the caller's transaction: the one way every room ends (user, ban, deletion,
+    timer, grace, torch rule, a message or reconnect after a deadline)."""
     updated = Room.objects.filter(pk=room.pk, status__in=Room.LIVE).update(
         status=Room.Status.ENDED, ended_at=now, end_reason=reason, ended_by_id=actor_id
     )
@@ -180,29 +188,29 @@ def room_end(*, room_id, reason: str, actor_id: int | None = None) -> bool:
         room = Room.objects.select_for_update().filter(pk=room_id, status__in=Room.LIVE).first()
         if room is None:
             return False
-        _end_locked(room, reason=reason, actor_id=actor_id, now=clock.now())
+        room_end_locked(room=room, reason=reason, actor_id=actor_id, now=clock.now())
         return True
 
 
 def room_end_by_user(*, user_id: int) -> None:
     """A participant hangs up.  ``NotInRoom`` when they have no live room."""
-    part = RoomParticipant.objects.filter(user_id=user_id, live=True).values_list("room_id", flat=True).first()
-    if part is None or not room_end(room_id=part, reason=Room.EndReason.USER, actor_id=user_id):
+    room_id = room_id_live_for_user(user_id=user_id)
+    if room_id is None or not room_end(room_id=room_id, reason=Room.EndReason.USER, actor_id=user_id):
         raise errors.NotInRoom()
 
 
 def room_end_for_user(*, user_id: int, reason: str) -> None:
     """End the user's live room, if any, with ``reason`` (e.g. "ban"); the peer is told."""
-    room_id = RoomParticipant.objects.filter(user_id=user_id, live=True).values_list("room_id", flat=True).first()
+    room_id = room_id_live_for_user(user_id=user_id)
     if room_id is not None:
         room_end(room_id=room_id, reason=reason, actor_id=None)
 
 
-def _end_if_overdue_locked(room: Room, now: datetime) -> str | None:
-    """End the locked room if a deadline passed; returns the end reason, if so."""
-    reason = room_overdue(room=room, now=now)
+def _end_if_overdue_locked(room: Room, now: datetime, participants=()) -> str | None:
+    """End the locked room if a deadline passed (``Room.overdue_reason``); returns the end reason, if so."""
+    reason = room.overdue_reason(now, participants)
     if reason:
-        _end_locked(room, reason=reason, actor_id=None, now=now)
+        room_end_locked(room=room, reason=reason, actor_id=None, now=now)
     return reason
 
 
@@ -210,9 +218,7 @@ def rooms_finish_overdue(*, user_ids) -> None:
     """Deadlines are enforced on read: end the overdue live rooms of these users now."""
     now = clock.now()
     room_ids = list(
-        RoomParticipant.objects.filter(user_id__in=list(user_ids), live=True)
-        .filter(Q(room__ends_at__lte=now) | Q(room__status=Room.Status.GRACE, room__grace_deadline__lte=now))
-        .values_list("room_id", flat=True)
+        RoomParticipant.objects.live_for(*user_ids).in_overdue_room(now=now).values_list("room_id", flat=True)
     )
     for rid in room_ids:
         with transaction.atomic():
@@ -229,7 +235,7 @@ def room_participant_connected(*, user_id: int) -> dict | None:
     and now has both participants connected, it is active again; both sides get ``room.resumed``.
     An overdue room is ended instead (its deadline passed while nobody looked).
     """
-    room_id = RoomParticipant.objects.filter(user_id=user_id, live=True).values_list("room_id", flat=True).first()
+    room_id = room_id_live_for_user(user_id=user_id)
     if room_id is None:
         return None
     now = clock.now()
@@ -242,9 +248,8 @@ def room_participant_connected(*, user_id: int) -> dict | None:
             connected=True, lease_expires_at=now + _lease(), disconnected_at=None
         )
         participants = _participants(room)
-        if any(p.torch_deadline is not None and p.torch_deadline <= now for p in participants):
+        if _end_if_overdue_locked(room, now, participants):
             # the torch rule's deadline passed while nobody swept (e.g. across a restart)
-            _end_locked(room, reason=Room.EndReason.INACTIVITY, actor_id=None, now=now)
             return None
         if room.status == Room.Status.GRACE and all(p.connected for p in participants):
             Room.objects.filter(pk=room.pk).update(status=Room.Status.ACTIVE, grace_deadline=None, grace_started_at=None)
@@ -291,7 +296,7 @@ def room_participant_disconnected(*, user_id: int, server_going_away: bool = Fal
 
     ``server_going_away``: the socket was closed by its server shutting down (SIGTERM), not by
     the user — the room gets the restart grace (``ROOM_RESTART_GRACE_SECONDS``)."""
-    room_id = RoomParticipant.objects.filter(user_id=user_id, live=True).values_list("room_id", flat=True).first()
+    room_id = room_id_live_for_user(user_id=user_id)
     if room_id is None:
         return
     now = clock.now()
@@ -312,10 +317,8 @@ def room_leases_renew(*, user_ids) -> list[int]:
     if not ids:
         return []
     now = clock.now()
-    RoomParticipant.objects.filter(user_id__in=ids, live=True, connected=True).update(lease_expires_at=now + _lease())
-    return list(
-        RoomParticipant.objects.filter(user_id__in=ids, live=True, connected=False).values_list("user_id", flat=True)
-    )
+    RoomParticipant.objects.live_for(*ids).filter(connected=True).update(lease_expires_at=now + _lease())
+    return list(RoomParticipant.objects.live_for(*ids).filter(connected=False).values_list("user_id", flat=True))
 
 
 # --- the sweeper ----------------------------------------------------------------------------------
@@ -333,24 +336,73 @@ def room_sweep(*, limit: int = 500) -> dict:
     now = clock.now()
     counts = {"lease_expired": 0, "grace_ended": 0, "timer_ended": 0}
     _sweep_expired_leases(now=now, limit=limit, counts=counts)
-    overdue = list(
-        Room.objects.filter(
-            Q(status__in=Room.LIVE, ends_at__lte=now) | Q(status=Room.Status.GRACE, grace_deadline__lte=now)
-        ).values_list("pk", flat=True)[:limit]
-    )
+    overdue = list(Room.objects.overdue(now=now).values_list("pk", flat=True)[:limit])
     for room_id in overdue:
         with transaction.atomic():
             room = Room.objects.select_for_update(skip_locked=True).filter(pk=room_id, status__in=Room.LIVE).first()
             if room is None:
                 continue
-            reason = room_overdue(room=room, now=now)
+            reason = _end_if_overdue_locked(room, now)
             if reason:
-                _end_locked(room, reason=reason, actor_id=None, now=now)
                 counts["timer_ended" if reason == Room.EndReason.TIMER else "grace_ended"] += 1
-    from social.messages import torch_sweep  # 4. the torch rule of text rooms (social/messages.py)
-
     counts.update(torch_sweep(now=now, limit=limit))
     return counts
+
+
+# --- the torch rule ------------------------------------------------------------------------------
+def torch_sweep(*, now: datetime | None = None, limit: int = 500) -> dict:
+    """Finalise the torch rule's deadlines and start warnings (idempotent, any number of sweepers).
+
+    1. a participant's ``torch_deadline`` passed → the room ends with reason ``inactivity``;
+    2. a participant of a live text room silent for ``TORCH_IDLE_SECONDS`` and not yet warned →
+       warned now, deadline now + ``TORCH_WARNING_SECONDS``; both get ``room.inactivity_warning``.
+    """
+    now = now or clock.now()
+    counts = {"torch_ended": 0, "torch_warned": 0}
+    due = list(
+        RoomParticipant.objects.filter(live=True, torch_deadline__lte=now).values_list("room_id", flat=True).distinct()[:limit]
+    )
+    for room_id in due:
+        with transaction.atomic():
+            room = Room.objects.select_for_update(skip_locked=True).filter(pk=room_id, status__in=Room.LIVE).first()
+            if room is None:
+                continue
+            reason = _end_if_overdue_locked(room, now, list(RoomParticipant.objects.filter(room=room)))
+            counts["torch_ended"] += reason == Room.EndReason.INACTIVITY
+    cut = now - timedelta(seconds=settings.TORCH_IDLE_SECONDS)
+    idle = list(
+        RoomParticipant.objects.filter(
+            live=True, torch_deadline__isnull=True, room__mode=Room.Mode.TEXT, last_message_at__lte=cut
+        ).values_list("room_id", "pk")[:limit]
+    )
+    deadline = now + timedelta(seconds=settings.TORCH_WARNING_SECONDS)
+    for room_id, part_pk in idle:
+        with transaction.atomic():
+            room = Room.objects.select_for_update(skip_locked=True).filter(pk=room_id, status__in=Room.LIVE).first()
+            if room is None:
+                continue
+            warned = RoomParticipant.objects.filter(
+                pk=part_pk, live=True, torch_deadline__isnull=True, last_message_at__lte=cut
+            ).update(torch_warned_at=now, torch_deadline=deadline)
+            if not warned:
+                continue  # they spoke meanwhile, or another sweeper was first
+            participants = list(RoomParticipant.objects.filter(room=room))
+            ids = _public_ids(participants)
+            who = next(p for p in participants if p.pk == part_pk)
+            for p in participants:
+                events.send_after_commit(
+                    users=p.user_id,
+                    message=events.room_inactivity_warning(
+                        room_id=str(room.pk), user=ids[who.user_id], you=p.user_id == who.user_id,
+                        warning_started_at=now.isoformat(), deadline=deadline.isoformat(),
+                    ),
+                )
+            counts["torch_warned"] += 1
+    return counts
+
+
+def _public_ids(participants: list[RoomParticipant]) -> dict[int, str]:
+    return {pk: str(pid) for pk, pid in User.objects.filter(pk__in=[p.user_id for p in participants]).values_list("pk", "public_id")}
 
 
 # --- blocks -----------------------------------------------------------------------------------
@@ -398,9 +450,8 @@ def _sweep_expired_leases(*, now: datetime, limit: int, counts: dict) -> None:
             )
             by_id: dict = {}
             for room in rooms:
-                reason = room_overdue(room=room, now=now)
+                reason = _end_if_overdue_locked(room, now)
                 if reason:
-                    _end_locked(room, reason=reason, actor_id=None, now=now)
                     counts["timer_ended" if reason == Room.EndReason.TIMER else "grace_ended"] += 1
                 else:
                     by_id[room.pk] = room

@@ -88,8 +88,8 @@ def test_a_message_after_the_timer_ends_the_room_instead(make_user):
 def test_send_query_count_is_pinned(make_user, django_assert_num_queries):
     a, b, room = start(make_user)
     send(a, "warm", "w")
-    # room + participants (room row locked), insert (seq computed in the statement), my last
-    # message time; + savepoint/release because the test itself runs in a transaction
+    # a batch of one: room + participants (room row locked), insert (seq computed in the
+    # statement), my last message time; + savepoint/release because the test runs in a transaction
     with django_assert_num_queries(5):
         send(a, "hello", "c1")
     # a resend: no update, one read of the stored message instead
@@ -131,21 +131,21 @@ def test_torch_warns_the_silent_clears_on_message_and_ends_with_inactivity(make_
     clock.advance(60)
     send(a, "anyone?", "1")  # A spoke at 60 s; B silent since the start
     clock.advance(60)
-    assert messages.torch_sweep() == {"torch_ended": 0, "torch_warned": 1}  # B: 120 s of silence
+    assert services.torch_sweep() == {"torch_ended": 0, "torch_warned": 1}  # B: 120 s of silence
     p = parts(room)
     assert p[b.pk].torch_deadline == p[b.pk].torch_warned_at + timedelta(seconds=60)
     assert p[a.pk].torch_deadline is None
-    assert messages.torch_sweep()["torch_warned"] == 0  # warned once
+    assert services.torch_sweep()["torch_warned"] == 0  # warned once
     clock.advance(30)
     send(b, "here", "1")  # clears B's warning
     assert parts(room)[b.pk].torch_deadline is None
     clock.advance(60)  # A silent for 150 s now → warned
-    assert messages.torch_sweep()["torch_warned"] == 1
+    assert services.torch_sweep()["torch_warned"] == 1
     clock.advance(59)
-    assert messages.torch_sweep() == {"torch_ended": 0, "torch_warned": 0}
+    assert services.torch_sweep() == {"torch_ended": 0, "torch_warned": 0}
     clock.advance(1)
     with django_capture_on_commit_callbacks() as callbacks:
-        assert messages.torch_sweep()["torch_ended"] == 1
+        assert services.torch_sweep()["torch_ended"] == 1
     room.refresh_from_db()
     assert room.status == "ended" and room.end_reason == "inactivity"
     assert callbacks  # room.ended to both (after commit)
@@ -163,7 +163,7 @@ def test_torch_warning_is_sent_to_both_naming_who_and_the_deadline(make_user, mo
     send(b, "hi", "1")
     sent.clear()  # room.started
     clock.advance(90)
-    messages.torch_sweep()
+    services.torch_sweep()
     assert sorted(uid for uid, _ in sent) == sorted([a.pk, b.pk])
     for uid, msg in sent:
         assert msg["type"] == "room.inactivity_warning" and msg["user"] == str(a.public_id)
@@ -177,7 +177,7 @@ def test_torch_warning_is_sent_to_both_naming_who_and_the_deadline(make_user, mo
 def test_torch_does_not_apply_to_video_rooms(make_user):
     a, b, room = start(make_user, mode="video")
     clock.advance(300)
-    assert messages.torch_sweep() == {"torch_ended": 0, "torch_warned": 0}
+    assert services.torch_sweep() == {"torch_ended": 0, "torch_warned": 0}
 
 
 def test_torch_limits_are_settings(make_user, settings):
@@ -195,7 +195,7 @@ def test_torch_limits_are_settings(make_user, settings):
 def test_a_message_after_my_deadline_ends_the_room_not_clears(make_user):
     a, b, room = start(make_user)
     clock.advance(120)
-    messages.torch_sweep()
+    services.torch_sweep()
     clock.advance(61)  # nobody swept in between
     with pytest.raises(errors.NotInRoom):
         send(a, "just in time?", "1")
@@ -336,10 +336,21 @@ def test_batch_stores_many_rooms_in_arrival_order_with_per_item_outcomes(make_us
     assert RoomMessage.objects.count() == 5
 
 
+def test_a_resend_in_a_batch_leaves_no_gap_in_seq(make_user):
+    """The insert ranks only the batch's new messages: a resend in front of new ones of the
+    same room takes no number."""
+    a, b, room = start(make_user)
+    first, _ = send(a, "one", "1")
+    out = messages.room_messages_send_batch(items=[item(a, "one", "1"), item(b, "two", "1"), item(a, "three", "3")])
+    assert [(r[1][0]["seq"], r[1][1]) for r in out] == [(1, False), (2, True), (3, True)]
+    assert out[0][1][0] == first
+    assert list(RoomMessage.objects.filter(room=room).order_by("id").values_list("seq", flat=True)) == [1, 2, 3]
+
+
 def test_batch_clears_a_torch_warning_once_and_reports_it(make_user):
     a, b, room = start(make_user)
     clock.advance(120)
-    messages.torch_sweep()
+    services.torch_sweep()
     out = messages.room_messages_send_batch(items=[item(a, "here", "1"), item(a, "still", "2")])
     [(user_ids, event)] = out[0][2]
     assert sorted(user_ids) == sorted([a.pk, b.pk])
@@ -355,19 +366,23 @@ def test_batch_costs_a_fixed_number_of_queries(make_user, django_assert_num_quer
         send(a, "warm", "w")
     small = [item(a, "hi", "s") for a, b, room in rooms[:2]]
     big = [item(u, "hi", "b") for a, b, room in rooms for u in (a, b)]
-    # rooms + participants (locked), last seq per room, stored client ids, insert, senders' last
-    # message time; + savepoint/release (the test runs in a transaction)
-    with django_assert_num_queries(7):
+    # rooms + participants (locked), one insert (seq computed by it), senders' last message time;
+    # + savepoint/release (the test runs in a transaction) — the same as a single send
+    with django_assert_num_queries(5):
         messages.room_messages_send_batch(items=small)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(5):
         out = messages.room_messages_send_batch(items=big)
     assert all(r[0] and r[1][1] for r in out) and len(out) == 40
+    # resends among new messages: one read of the stored ones more
+    with django_assert_num_queries(6):
+        out = messages.room_messages_send_batch(items=[*big[:3], item(rooms[0][0], "new", "n")])
+    assert [r[1][1] for r in out] == [False, False, False, True]
 
 
 def test_a_reconnect_after_the_torch_deadline_ends_the_room(make_user):
     a, b, room = start(make_user)
     clock.advance(120)
-    messages.torch_sweep()
+    services.torch_sweep()
     clock.advance(61)  # nobody swept in between (e.g. the server was down)
     assert services.room_participant_connected(user_id=a.pk) is None
     room.refresh_from_db()

@@ -211,6 +211,21 @@ def test_export_section_and_account_deleted_reason(two):
 
 
 @pytest.mark.django_db
+def test_export_live_room_follows_the_overdue_rule(two, settings):
+    """The export's ``live_room`` is the room as every other reader sees it: gone once its grace
+    deadline passed (it used to look at the timer only), even before anybody swept."""
+    a, b = two
+    room = services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=600)
+    assert selectors.user_export_data(user_id=a.pk)["live_room"]["room_id"] == str(room.pk)
+    services.room_participant_disconnected(user_id=b.pk)
+    clock.advance(settings.ROOM_GRACE_SECONDS - 1)
+    assert selectors.user_export_data(user_id=a.pk)["live_room"] is not None
+    clock.advance(2)
+    assert Room.objects.get(pk=room.pk).status == "grace"  # nobody swept yet
+    assert selectors.user_export_data(user_id=a.pk)["live_room"] is None
+
+
+@pytest.mark.django_db
 def test_metrics_live_rooms_gauge(two, client):
     from config import metrics
 
