@@ -513,6 +513,10 @@ function startSession() {
   refreshUnread();
 }
 
+// back online / back on screen: try at once instead of waiting out the reconnect delay
+window.addEventListener("online", () => state.session?.reconnectNow());
+document.addEventListener("visibilitychange", () => { if (!document.hidden) state.session?.reconnectNow(); });
+
 function updateBanner() {
   const s = state.session;
   let text = "";

@@ -35,15 +35,16 @@ export class ApiError extends Error {
 }
 
 /** Close codes of `/ws/` (docs/REALTIME.md §5). */
-export const CLOSE = Object.freeze({ AUTH_FAILED: 4401, BANNED: 4403, IDLE: 4408, SERVER_RESTART: 4503 });
+export const CLOSE = Object.freeze({ AUTH_FAILED: 4401, BANNED: 4403, IDLE: 4408, BUSY: 4429, SERVER_RESTART: 4503 });
 
 /**
  * Delay before reconnect attempt `attempt` (0, 1, 2 …): exponential from `baseMs`, capped at
- * `maxMs`, with "equal jitter" (between half and all of it) so a server restart's clients spread out.
+ * `maxMs` (8 s, REALTIME.md §7), with "equal jitter" (between half and all of it) so a server
+ * restart's clients spread out.
  * @param {number} attempt
  * @param {{baseMs?: number, maxMs?: number, random?: () => number}} [opts]
  */
-export function backoffDelay(attempt, { baseMs = 500, maxMs = 15000, random = Math.random } = {}) {
+export function backoffDelay(attempt, { baseMs = 500, maxMs = 8000, random = Math.random } = {}) {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
@@ -390,6 +391,7 @@ export class Session extends Emitter {
     this._replayAgain = false;
     this._stopped = false;
     this._lastFrameAt = 0;
+    this._retryAfter = 0;
   }
 
   /** The `/ws/` URL of the page's own origin. */
@@ -419,6 +421,16 @@ export class Session extends Emitter {
   }
 
   get connected() { return this.state === "open"; }
+
+  /**
+   * Skip the rest of a reconnect delay and try now (e.g. when the browser says it is `online`
+   * again, or the page became visible).  Does nothing while connected or after `close()`.
+   */
+  reconnectNow() {
+    if (this._stopped || !this._timers.reconnect) return;
+    this._clearTimer("reconnect");
+    this._open();
+  }
 
   // --- commands ------------------------------------------------------------------------------------
   /**
@@ -562,13 +574,17 @@ export class Session extends Emitter {
     this._scheduleReconnect(code);
   }
 
-  /** 4503 (server restarting): at once; 4408, 1006 and the rest: jittered backoff (0.5 s, 1 s, 2 s …
-   * up to 15 s; at most 2 s while in a room). @param {number} code */
+  /** 4503 (server restarting): at once (0–0.5 s); 4429 (busy): `retry_after` × random(1, 2); 4408,
+   * 1006 and the rest: jittered backoff (0.5 s, 1 s, 2 s … up to 8 s; at most 2 s while in a room).
+   * @param {number} code */
   _scheduleReconnect(code) {
     // in a call the grace window is short (10 s): keep retrying every 1–2 s instead of backing off further
     const opts = { ...this._backoff, random: this._random };
-    if (this.room) opts.maxMs = Math.min(opts.maxMs ?? 15000, this._backoff.roomMaxMs ?? 2000);
-    const delayMs = code === CLOSE.SERVER_RESTART && this.attempt === 0 ? 0 : backoffDelay(this.attempt, opts);
+    if (this.room) opts.maxMs = Math.min(opts.maxMs ?? 8000, this._backoff.roomMaxMs ?? 2000);
+    let delayMs = backoffDelay(this.attempt, opts);
+    if (code === CLOSE.SERVER_RESTART && this.attempt === 0) delayMs = Math.round(this._random() * 500);
+    if (code === CLOSE.BUSY && this._retryAfter) delayMs = Math.round(this._retryAfter * 1000 * (1 + this._random()));
+    this._retryAfter = 0;
     this.attempt += 1;
     this._setState("reconnecting", { attempt: this.attempt, delayMs, code });
     this._clearTimer("reconnect");
@@ -669,6 +685,11 @@ export class Session extends Emitter {
 
   /** @param {any} msg */
   _onError(msg) {
+    if (msg.code === "busy") {
+      this._retryAfter = Number(msg.retry_after) || 1; // a 4429 close follows: that is the answer
+      msg.handled = true;
+      return;
+    }
     if (msg.code === "unavailable" && this.state !== "open" && msg.ref === undefined && this.ws) {
       // the answer to `auth` while the server's Redis is down: the socket stays open; ask again
       const ws = this.ws;

@@ -59,8 +59,10 @@ test("backoff: grows exponentially from 0.5 s, jittered between half and all, ca
   assert.equal(backoffDelay(0, { random: () => 1 }), 500);
   assert.equal(backoffDelay(1, { random: () => 1 }), 1000);
   assert.equal(backoffDelay(2, { random: () => 1 }), 2000);
-  assert.equal(backoffDelay(20, { random: () => 1 }), 15000);
-  assert.equal(backoffDelay(20, { random: () => 0 }), 7500);
+  assert.equal(backoffDelay(3, { random: () => 1 }), 4000);
+  assert.equal(backoffDelay(4, { random: () => 1 }), 8000);
+  assert.equal(backoffDelay(20, { random: () => 1 }), 8000, "capped at 8 s (REALTIME.md §7)");
+  assert.equal(backoffDelay(20, { random: () => 0 }), 4000);
   const seen = new Set(Array.from({ length: 50 }, () => backoffDelay(3)));
   assert.ok(seen.size > 10, "jitter spreads the delays");
   for (const d of seen) assert.ok(d >= 2000 && d <= 4000);
@@ -136,6 +138,40 @@ test("1006 and 4408 reconnect with growing jittered backoff; auth.ok resets it",
   assert.equal(events.filter(([t, d]) => t === "state" && d.state === "reconnecting").at(-1)[1].delayMs, 375);
 });
 
+test("4429 (busy) waits retry_after × random(1, 2), and the busy error is not left for the UI", () => {
+  const { clock, ws, events, s } = setup({ random: () => 0.25 });
+  ws().open();
+  ws().push({ type: "error", code: "busy", message: "Busy.", retry_after: 4 });
+  assert.ok(events.find(([t]) => t === "error")[1].handled);
+  ws().drop(CLOSE.BUSY);
+  assert.equal(events.filter(([t, d]) => t === "state" && d.state === "reconnecting").at(-1)[1].delayMs, 5000);
+  clock.advance(4999);
+  assert.equal(FakeWS.all.length, 1);
+  clock.advance(1);
+  assert.equal(FakeWS.all.length, 2);
+  ws().drop(1006); // the next failure is ordinary backoff again
+  assert.ok(events.filter(([t, d]) => t === "state" && d.state === "reconnecting").at(-1)[1].delayMs <= 1000);
+  assert.equal(s.state, "reconnecting");
+});
+
+test("reconnectNow skips the rest of the delay; it does nothing while open or after close()", () => {
+  const { clock, ws, s } = setup({ random: () => 1 });
+  ws().open();
+  ws().push(authOk());
+  s.reconnectNow();
+  assert.equal(FakeWS.all.length, 1, "open: nothing to do");
+  for (let i = 0; i < 5; i++) { ws().drop(1006); clock.advance(10_000); }
+  ws().drop(1006); // attempt 6: an 8 s wait ahead
+  assert.equal(FakeWS.all.length, 6);
+  s.reconnectNow();
+  assert.equal(FakeWS.all.length, 7);
+  ws().drop(1006);
+  s.close();
+  s.reconnectNow();
+  clock.advance(60_000);
+  assert.equal(FakeWS.all.length, 7);
+});
+
 test("in a room the backoff stays within 2 s (the grace window is short)", () => {
   const { clock, ws, events } = setup({ random: () => 1 });
   ws().open();
@@ -148,12 +184,14 @@ test("in a room the backoff stays within 2 s (the grace window is short)", () =>
   }
 });
 
-test("4503 reconnects at once; 4401 and 4403 never reconnect", () => {
+test("4503 reconnects at once (within 0–0.5 s); 4401 and 4403 never reconnect", () => {
   let { clock, ws, events, s } = setup();
   ws().open();
   ws().push(authOk());
   ws().drop(CLOSE.SERVER_RESTART);
-  clock.advance(0);
+  clock.advance(249);
+  assert.equal(FakeWS.all.length, 1);
+  clock.advance(1); // random() = 0.5 → 250 ms
   assert.equal(FakeWS.all.length, 2);
 
   ({ clock, ws, events, s } = setup());
