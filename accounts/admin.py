@@ -27,7 +27,7 @@ from invites.admin import InvitedByInline, UscCardInline
 from config.net import client_ip
 from moderation import selectors as mod_selectors
 from moderation import services as mod_services
-from moderation.admin import EXPIRY_CHOICES, EXPIRY_DELTAS, ReasonForm, intermediate, run_service
+from moderation.admin import EXPIRY_CHOICES, EXPIRY_DELTAS, ReasonForm, intermediate, render_history, run_service, when
 from moderation.models import AuditLog, Ban, Report
 from accounts import services as account_services  # after moderation: its import order avoids a cycle
 
@@ -219,27 +219,13 @@ class UserAdmin(BaseUserAdmin):
         ban = mod_selectors.user_ban_active(user_id=obj.pk)
         if ban is None:
             return "—"
-        return "permanent" if ban["until"] is None else f"until {ban['until']:%Y-%m-%d %H:%M} UTC"
+        return "permanent" if ban["until"] is None else f"until {when(ban['until'])}"
 
     @admin.display(description="History")
     def history(self, obj):
         if obj is None or obj.pk is None:
             return "—"
-        rows = AuditLog.objects.filter(target_type="accounts.user", target_id=str(obj.pk))[:50]
-        if not rows:
-            return "No entries."
-        return format_html(
-            '<table class="user-history"><tr><th>When</th><th>Who</th><th>Action</th><th>Details</th><th>IP</th></tr>{}</table>',
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.actor_label or r.actor_type, r.action,
-                     ", ".join(f"{k}={v}" for k, v in (r.after or {}).items()), r.ip or "")
-                    for r in rows
-                ),
-            ),
-        )
+        return render_history(AuditLog.objects.filter(target_type="accounts.user", target_id=str(obj.pk))[:50])
 
     # The same actions as buttons on the user page (object tools).
     USER_PAGE_ACTIONS = {"ban": "ban_users", "lift": "lift_bans", "ban-ips": "ban_ips", "revoke": "revoke_sessions"}
@@ -247,9 +233,19 @@ class UserAdmin(BaseUserAdmin):
     # --- profile extras: Instagram posts (moderators may remove one) and the opt-in location -----
     @admin.display(description="Instagram posts")
     def instagram_posts_list(self, obj):
+        return self._instagram_posts(obj, remove_button=False)
+
+    @admin.display(description="Instagram posts")
+    def instagram_posts_removable(self, obj):
+        return self._instagram_posts(obj, remove_button=True)
+
+    def _instagram_posts(self, obj, *, remove_button: bool):
         posts = list(getattr(obj, "instagram_posts", None) or ()) if obj is not None and obj.pk else []
         if not posts:
             return "—"
+        if not remove_button:
+            return format_html("<ol class=\"instagram-posts\">{}</ol>", format_html_join(
+                "", '<li><a href="{0}" rel="noopener noreferrer" target="_blank">{0}</a></li>', ((url,) for url in posts)))
         action = reverse("admin:accounts_user_instagram_post_remove", args=[obj.pk])
         # Buttons submit the surrounding change form to the removal view (no nested forms).
         return format_html(
@@ -280,8 +276,7 @@ class UserAdmin(BaseUserAdmin):
         if loc is None:
             return "No live location."
         text = format_html(
-            "Live (shared {} UTC, expires {} UTC). Coordinates are not shown.",
-            f"{loc.updated_at:%Y-%m-%d %H:%M}", f"{loc.expires_at:%Y-%m-%d %H:%M}",
+            "Live (shared {}, expires {}). Coordinates are not shown.", when(loc.updated_at), when(loc.expires_at),
         )
         if reveal_button:
             action = reverse("admin:accounts_user_location_reveal", args=[obj.pk])
@@ -299,6 +294,13 @@ class UserAdmin(BaseUserAdmin):
                 (name, {**opts, "fields": tuple(f for f in opts.get("fields", ()) if f != "password")})
                 for name, opts in fieldsets
             )
+        if obj is not None and request.user.has_perm("moderation.change_report"):
+            # The Remove buttons only for those the removal view lets through.
+            fieldsets = tuple(
+                (name, {**opts, "fields": tuple("instagram_posts_removable" if f == "instagram_posts_list" else f
+                                                for f in opts.get("fields", ()))})
+                for name, opts in fieldsets
+            )
         if not request.user.is_superuser or obj is None:
             return fieldsets
         # Superusers get the field with the (audited) reveal button; nobody else sees it.
@@ -309,7 +311,7 @@ class UserAdmin(BaseUserAdmin):
         )
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "location_state_superuser"]
+        return [*super().get_readonly_fields(request, obj), "location_state_superuser", "instagram_posts_removable"]
 
     def instagram_post_remove_view(self, request, object_id):
         if request.method != "POST":
@@ -341,7 +343,7 @@ class UserAdmin(BaseUserAdmin):
             messages.info(
                 request,
                 f"Stored location (centre of a {data['grid_m']} m cell): {data['lat']:.6f}, {data['lon']:.6f}; "
-                f"updated {data['updated_at']:%Y-%m-%d %H:%M} UTC. This look was written to the audit log.",
+                f"updated {when(data['updated_at'])}. This look was written to the audit log.",
             )
         return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
 

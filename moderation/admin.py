@@ -3,11 +3,13 @@ included); nothing here calls ``.save()`` or ``.delete()`` on a moderation model
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -17,6 +19,8 @@ from django.utils.html import format_html, format_html_join
 from config import clock
 from config.errors import ApplicationError
 from config.net import client_ip
+from moderation import admin_display as display
+from moderation.admin_display import when  # re-exported for the user page (accounts.admin)
 from moderation import cases, selectors, services, strikes
 from moderation.models import Appeal, AuditLog, Ban, IpBan, Report, Strike, WarningPreset
 
@@ -50,14 +54,30 @@ def run_service(request, fn, success: str, **kwargs):
 
 
 # --- audit log: read-only for everyone, superusers included ------------------------------------
+class AuditChangeList(ChangeList):
+    """The audit list, with the names of the users its entries mention read in one query."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        names = display.user_names(display.user_ids_in(self.result_list))
+        for entry in self.result_list:
+            entry.user_names = names
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor_type", "actor_label", "action", "target_type", "target_label", "ip"]
+    list_display = ["when", "actor_type", "actor_label", "action", "target_type", "target_label", "changes_summary",
+                    "ip"]
     list_filter = ["action", "actor_type", "target_type"]
     search_fields = ["actor_label", "target_label", "=target_id", "action", "=ip"]
     date_hierarchy = "created_at"
     actions = None
-    readonly_fields = [f.name for f in AuditLog._meta.fields]
+    fields = ["when", "actor_type", "actor_link", "action", "target_type", "target_id", "target_label",
+              "changes_detail", "ip", "raw_values"]
+    readonly_fields = fields
+
+    def get_changelist(self, request, **kwargs):
+        return AuditChangeList
 
     def has_add_permission(self, request):
         return False
@@ -67,6 +87,30 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="When", ordering="created_at")
+    def when(self, obj):
+        return display.when(obj.created_at)
+
+    @admin.display(description="Actor")
+    def actor_link(self, obj):
+        return _user_link(obj.actor) if obj.actor_id else (obj.actor_label or obj.actor_type)
+
+    @admin.display(description="Changes")
+    def changes_summary(self, obj):
+        return display.changes_text(obj.before, obj.after, getattr(obj, "user_names", None))
+
+    @admin.display(description="Changes")
+    def changes_detail(self, obj):
+        names = display.user_names(display.user_ids_in([obj]))
+        return display.changes_html(obj.before, obj.after, names)
+
+    @admin.display(description="Stored values (JSON)")
+    def raw_values(self, obj):
+        return format_html(
+            "<details><summary>before / after as stored</summary><pre>{}</pre><pre>{}</pre></details>",
+            json.dumps(obj.before, indent=2, default=str), json.dumps(obj.after, indent=2, default=str),
+        )
 
 
 # --- reports ----------------------------------------------------------------------------------
@@ -82,8 +126,25 @@ class ReportAdminForm(forms.ModelForm):
         fields: list = []
 
 
+def render_history(entries) -> str:
+    """Audit entries as a table (the user page's history): local times, who, what, field: old → new."""
+    entries = list(entries)
+    if not entries:
+        return format_html("<em>{}</em>", "No entries.")
+    names = display.user_names(display.user_ids_in(entries))
+    return format_html(
+        '<table class="user-history"><tr><th>When</th><th>Who</th><th>Action</th><th>Changes</th><th>IP</th></tr>'
+        "{}</table>",
+        format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((display.when(e.created_at), e.actor_label or e.actor_type, e.action,
+              display.changes_html(e.before, e.after, names), e.ip or display.EMPTY) for e in entries),
+        ),
+    )
+
+
 def render_notes(notes) -> str:
-    rows = [(f"{n.created_at:%Y-%m-%d %H:%M} UTC", n.author_label or "system",
+    rows = [(display.when(n.created_at), n.author_label or "system",
              f"report #{n.report_id}" if n.report_id else "", n.text) for n in notes]
     if not rows:
         return format_html("<em>{}</em>", "No notes yet.")
@@ -91,6 +152,12 @@ def render_notes(notes) -> str:
         '<ol class="notes-thread">{}</ol>',
         format_html_join("", "<li><strong>{}</strong> · {} <small>{}</small><br>{}</li>", rows),
     )
+
+
+def _fact(key: str, value) -> str:
+    if key in ("duration", "duration_seconds", "seconds"):
+        return display.seconds(value)
+    return display.plain(value)
 
 
 def render_evidence(evidence) -> str:
@@ -109,7 +176,7 @@ def render_evidence(evidence) -> str:
     parts = [
         format_html(
             '<table class="evidence-facts">{}</table>',
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k.replace("_", " "), v) for k, v in facts)),
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((display.label(k), _fact(k, v)) for k, v in facts)),
         )
     ]
     if people:
@@ -127,7 +194,8 @@ def render_evidence(evidence) -> str:
         if not isinstance(m, dict):
             continue
         sender = m.get("sender_name") or m.get("name") or names.get(str(m.get("sender") or m.get("sender_id") or m.get("from"))) or m.get("sender") or m.get("from") or "?"
-        rows.append((m.get("at") or m.get("created_at") or m.get("sent_at") or "", sender, m.get("body") or m.get("text") or ""))
+        at = m.get("at") or m.get("created_at") or m.get("sent_at")
+        rows.append((display.when(at), sender, m.get("body") or m.get("text") or display.EMPTY))
     if rows:
         parts.append(
             format_html(
@@ -204,8 +272,18 @@ class ReportAdmin(admin.ModelAdmin):
     def notes_thread(self, obj):
         return render_notes(cases.notes_for_user(user_id=obj.reported_id)) if obj and obj.pk else "—"
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.has_perm("moderation.add_moderatornote") and self.has_change_permission(request, obj):
+            return fieldsets
+        # No note box for someone who can't add notes (the thread itself stays visible).
+        return tuple((name, {**opts, "fields": tuple(f for f in opts["fields"] if f != "new_note")})
+                     for name, opts in fieldsets)
+
     def save_model(self, request, obj, form, change):
         text = (form.cleaned_data.get("new_note") or "").strip()
+        if text and not request.user.has_perm("moderation.add_moderatornote"):
+            raise PermissionDenied
         if change and text:
             cases.note_add(user=obj.reported, actor=request.user, text=text, report=obj, ip=client_ip(request))
 
@@ -264,6 +342,8 @@ class ReportAdmin(admin.ModelAdmin):
         ip = client_ip(request)
         here = HttpResponseRedirect(reverse("admin:moderation_report_change", args=[report.pk]))
         if key in cases.CASE_DECISIONS:
+            if key in services.BAN_DURATIONS and not request.user.has_perm("moderation.add_ban"):
+                raise PermissionDenied
             if key == "ban_permanent" and request.POST.get("confirm_permanent") != "1":
                 messages.error(request, "Tick “I confirm a permanent ban” to ban permanently.")
                 return here
@@ -305,7 +385,12 @@ class ReportAdmin(admin.ModelAdmin):
         may_change = bool(obj is not None and self.has_change_permission(request, obj))
         context["report_actions_allowed"] = may_change and obj.status == Report.Status.OPEN
         context["reopen_allowed"] = may_change and obj.status != Report.Status.OPEN
+        context["ban_allowed"] = context["report_actions_allowed"] and request.user.has_perm("moderation.add_ban")
         if obj is not None:
+            assignees = set(cases.open_reports_for(user_id=obj.reported_id).exclude(assigned_to=None)
+                            .values_list("assigned_to", flat=True))
+            context["assign_allowed"] = context["report_actions_allowed"] and assignees != {request.user.pk}
+            context["unassign_allowed"] = context["report_actions_allowed"] and bool(assignees)
             context["default_ban_reason"] = f"Report #{obj.pk}: {obj.get_category_display()}"
             context["case_open_count"] = cases.open_reports_for(user_id=obj.reported_id).count()
             context["case_categories"] = [
@@ -407,7 +492,14 @@ class BanAdmin(admin.ModelAdmin):
 
 # --- IP bans ----------------------------------------------------------------------------------
 class IpBanAddForm(forms.ModelForm):
+    """A single address is banned on submit; a range (a prefix wider than one address) only with
+    “I confirm” ticked, after the form has said how many addresses and which ones it covers."""
+
     expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires in")
+    confirm_range = forms.BooleanField(
+        required=False, label="I confirm banning every address in this range",
+        help_text="Needed when the network covers more than one address (e.g. a /24 is 256 addresses).",
+    )
 
     class Meta:
         model = IpBan
@@ -418,6 +510,19 @@ class IpBanAddForm(forms.ModelForm):
             return services.network_normalize(self.cleaned_data["network"])
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from exc
+
+    def clean(self):
+        cleaned = super().clean()
+        network = cleaned.get("network")
+        if network:
+            net = ipaddress.ip_network(network)
+            if net.num_addresses > 1 and not cleaned.get("confirm_range"):
+                self.add_error("confirm_range", forms.ValidationError(
+                    "%(network)s covers %(count)s addresses (%(first)s – %(last)s). Tick the box to ban all of them.",
+                    code="confirm_range",
+                    params={"network": network, "count": f"{net.num_addresses:,}", "first": net[0], "last": net[-1]},
+                ))
+        return cleaned
 
 
 class ActiveIpBanFilter(ActiveBanFilter):
@@ -447,7 +552,7 @@ class IpBanAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["network", "reason", "expires_in"]
+            return ["network", "reason", "expires_in", "confirm_range"]
         return ["network", "reason", "expires_at", "source_user", "created_by", "created_at", "lifted_at", "lifted_by"]
 
     def get_readonly_fields(self, request, obj=None):

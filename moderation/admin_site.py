@@ -21,6 +21,7 @@ class CampusAdminSite(admin.AdminSite):
     site_header = "Campus Chat moderation"
     site_title = "Campus Chat admin"
     index_title = "Moderation"
+    empty_value_display = "—"  # never a bare "-" or "None" for an empty value
 
     def login(self, request, extra_context=None):
         ip = client_ip(request)

@@ -240,7 +240,8 @@ def test_moderator_cannot_edit_users_staff_or_permissions(as_, moderator, make_u
 def test_ip_ban_add_and_lift(request, as_, role):
     actor = _role(request, role)
     c = as_(actor)
-    resp = c.post("/admin/moderation/ipban/add/", {"network": "203.0.113.0/24", "reason": "abuse", "expires_in": "24h"})
+    resp = c.post("/admin/moderation/ipban/add/", {"network": "203.0.113.0/24", "reason": "abuse", "expires_in": "24h",
+                                                   "confirm_range": "on"})
     if role == "plain":
         assert resp.status_code == 302 and not IpBan.objects.exists()
         return
