@@ -19,6 +19,11 @@ def now() -> datetime:
     return timezone.now() + _offset
 
 
+def time() -> float:
+    """Seconds since the epoch, moved like ``now()`` (fixed windows, e.g. rate limits)."""
+    return _time.time() + _offset.total_seconds()
+
+
 def monotonic() -> float:
     return _time.monotonic() + _offset.total_seconds()
 

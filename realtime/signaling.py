@@ -1,25 +1,22 @@
 """In-room traffic that goes through the consumer: chat (persisted, ``social.messages``), typing
 and WebRTC signaling (ephemeral, relayed to the peer's sockets only).
 
-Per-connection rate limits are fixed-window counters in the shared cache (the keys of
-``config.ratelimit``: Redis INCR, atomic); exceeding one answers ``rate_limited`` and keeps the socket.
+Per-connection rate limits are ``config.ratelimit`` counters (Redis INCR, atomic); exceeding one
+answers ``rate_limited`` and keeps the socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import SyncToAsync
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connections
 
 from config import ratelimit
-from config.resilience import is_redis_unavailable, redis_state
 from config.errors import RateLimited
 from social import messages
 
@@ -59,42 +56,24 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def _rate_limited(retry_after: int):
+def _raiser(exc: RateLimited):
     def check():
-        raise RateLimited("You are sending messages too fast.", retry_after=retry_after)
+        raise exc
 
     return check
 
 
 def _rate_check_batch(items: list[dict]) -> None:
-    """Count one hit per message on its connection's counter — one Redis round trip for the whole
-    batch (a pipeline of INCR + EXPIRE NX on the same keys ``config.ratelimit`` uses)."""
-    limit = settings.ROOM_MESSAGE_RATE_PER_10S
-    now = time.time()
-    bucket = int(now // WINDOW)
-    retry_after = max(1, WINDOW - int(now) % WINDOW)
-    keys = [cache.make_key(f"rl:roommsg:{it['connection_id']}:{bucket}") for it in items]
-    try:
-        client = cache.client.get_client(write=True)  # django-redis
-    except AttributeError:
-        client = None
-    if client is None:  # local memory (embedded default): the generic counter, one by one
-        counts = [ratelimit.hit(f"roommsg:{it['connection_id']}", limit=limit, window=WINDOW) for it in items]
-    else:
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.incr(key)
-            pipe.expire(key, WINDOW + 1, nx=True)
-        try:
-            counts = pipe.execute()[::2]
-        except Exception as exc:
-            if not is_redis_unavailable(exc):
-                raise
-            redis_state.failed(exc)  # per connection, so this process's own count is exact
-            counts = [ratelimit.local_hit(f"roommsg:{it['connection_id']}", window=WINDOW) for it in items]
-    for it, count in zip(items, counts):
-        if int(count) > limit:
-            it["check"] = _rate_limited(retry_after)
+    """Count one hit per message on its connection's counter (``config.ratelimit.check_many``: one
+    Redis round trip for the whole batch); a message over the limit is answered ``rate_limited``."""
+    over = ratelimit.check_many(
+        [f"roommsg:{it['connection_id']}" for it in items],
+        limit=settings.ROOM_MESSAGE_RATE_PER_10S, window=WINDOW, message="You are sending messages too fast.",
+        on_outage=ratelimit.LOCAL,  # per connection: exact in this process
+    )
+    for it, exc in zip(items, over):
+        if exc is not None:
+            it["check"] = _raiser(exc)
 
 
 def _write(items: list[dict], state: _LoopState) -> list:
