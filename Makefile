@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install migrate doctor bench check-deploy clean backup purge
+.PHONY: run test install migrate doctor bench check-deploy clean backup purge types
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,20 @@ test: install
 
 doctor: install
 	$(BIN)/python manage.py doctor
+
+# TypeScript types for front-ends (docs/CLIENT.md): static/campus/types/api.d.ts from the OpenAPI
+# schema, ws.d.ts from the AsyncAPI document; then the SDK's JSDoc is type-checked against them.
+# Generators pinned in package.json / package-lock.json (npm ci).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+types: install node_modules/.installed
+	mkdir -p var/types
+	$(BIN)/python manage.py spectacular --format openapi-json --fail-on-warn --file var/types/openapi.json
+	$(BIN)/python manage.py asyncapi --file var/types/asyncapi.json
+	node tools/types.mjs var/types/openapi.json var/types/asyncapi.json static/campus/types
+	node_modules/.bin/tsc -p tsconfig.json
 
 check-deploy: install
 	DJANGO_ENV=production SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=example.com \

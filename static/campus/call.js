@@ -204,6 +204,7 @@ export class VideoCall {
     if (this._stopped) return;
     this._pendingCandidates = []; // whatever waits is from an older negotiation
     let pc = this.pc;
+    /** @type {RTCSessionDescriptionInit} */
     const desc = { type: "offer", sdp: m.sdp };
     this._log(`offer received pc=${pc ? pc.signalingState + "/" + pc.connectionState : "none"}`);
     try {

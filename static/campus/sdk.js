@@ -3,14 +3,17 @@
 // a front-end subscribes to events (`session.on(type, fn)`) and calls methods.
 
 /**
- * @typedef {{id: string, name: string, gender: string, bio: string, instagram_handle: string,
- *            photo_url: string|null, intro_video_url: string|null}} Card
- * @typedef {{id: string, mode: "video"|"text", seconds: number, expires_at: string, from: Card, to: Card}} Invite
- * @typedef {{id: string, mode: "video"|"text", status: "active"|"grace", duration_seconds: number,
- *            started_at: string, ends_at: string, remaining_seconds: number, grace_deadline: string|null,
- *            peer: Card, peer_connected: boolean, you_connected: boolean}} Room
- * @typedef {{id: number, seq: number, room_id: string, sender: string, client_id: string, body: string,
- *            created_at: string}} Message
+ * Types generated from the server's own schemas (`make types`, static/campus/types/; docs/CLIENT.md):
+ * `api.d.ts` from the OpenAPI schema, `ws.d.ts` from the AsyncAPI document's message payloads.
+ * @typedef {import("./types/api").components["schemas"]} Schemas REST bodies, e.g. Schemas["Me"]
+ * @typedef {import("./types/ws").Card} Card
+ * @typedef {import("./types/ws").Invite} Invite
+ * @typedef {import("./types/ws").RoomView} RoomView a room as the server describes it
+ * @typedef {RoomView & {_receivedAt: number}} Room the current room, with when it was described (local clock)
+ * @typedef {import("./types/ws").Message} Message
+ * @typedef {import("./types/ws").ServerMessage} ServerMessage any server → client frame
+ * @typedef {import("./types/ws").ClientMessage} ClientMessage any client → server frame
+ * @typedef {import("./types/ws").ServerMessageMap} ServerMessageMap server frames by `type`
  * @typedef {{client_id: string, body: string, room_id: string|null, sentAt: number}} OutboxEntry
  * @typedef {"idle"|"connecting"|"open"|"reconnecting"|"signed_out"|"banned"|"closed"} ConnectionState
  */
@@ -21,7 +24,8 @@ export class ApiError extends Error {
    * @param {number} status HTTP status (0 = network failure)
    * @param {string} code stable machine code, e.g. "invalid", "invite_required", "banned"
    * @param {string} message human readable
-   * @param {Record<string, string[]>} [fields] field errors
+   * @param {Record<string, unknown>} [fields] field errors: usually a list of messages per field (the
+   *   schemas say only "an object": `posts` of PUT /api/me/instagram-posts has messages by index)
    * @param {Record<string, any>} [extra] other keys of the error object (retry_after, until, …)
    */
   constructor(status, code, message, fields = {}, extra = {}) {
@@ -119,40 +123,45 @@ export class Api {
   }
 
   // --- auth and account ----------------------------------------------------------------------------
-  /** @param {{name: string, gender?: string, device_name?: string, invite_code?: string, usc_scan_token?: string, referral_token?: string}} body */
+  /** @param {Schemas["GuestSignupInputRequest"]} body @returns {Promise<Schemas["AuthResult"]>} */
   async guestSignup(body) {
     const r = await this.request("POST", "/api/auth/guest", { json: body, auth: false });
     this.token = r.token;
     return r;
   }
-  /** @param {{email: string, password: string, device_name?: string}} body */
+  /** @param {Schemas["LoginInputRequest"]} body @returns {Promise<Schemas["AuthResult"]>} */
   async login(body) {
     const r = await this.request("POST", "/api/auth/login", { json: body, auth: false });
     this.token = r.token;
     return r;
   }
+  /** @returns {Promise<null>} */
   logout() { return this.request("POST", "/api/auth/logout"); }
+  /** @returns {Promise<Schemas["CountOutput"]>} */
   logoutOthers() { return this.request("POST", "/api/auth/logout-others"); }
+  /** @returns {Promise<Schemas["SessionOutput"][]>} */
   sessions() { return this.request("GET", "/api/auth/sessions"); }
-  /** @param {number} id */
+  /** @param {number} id @returns {Promise<null>} */
   revokeSession(id) { return this.request("DELETE", `/api/auth/sessions/${id}`); }
-  /** @param {string} email @param {string} password */
+  /** @param {string} email @param {string} password @returns {Promise<Schemas["DetailOutput"]>} */
   makePermanent(email, password) { return this.request("POST", "/api/auth/make-permanent", { json: { email, password } }); }
-  /** @param {string} code */
+  /** @param {string} code @returns {Promise<Schemas["Me"]>} */
   verifyEmail(code) { return this.request("POST", "/api/auth/verify-email", { json: { code } }); }
-  /** @param {string} current_password @param {string} new_password */
+  /** @param {string} current_password @param {string} new_password @returns {Promise<null>} */
   changePassword(current_password, new_password) {
     return this.request("POST", "/api/auth/password", { json: { current_password, new_password } });
   }
+  /** @returns {Promise<Schemas["Me"]>} */
   me() { return this.request("GET", "/api/me"); }
-  /** @param {{name?: string, gender?: string, bio?: string, instagram_handle?: string}} fields */
+  /** @param {Schemas["PatchedProfileUpdateInputRequest"]} fields @returns {Promise<Schemas["Me"]>} */
   updateMe(fields) { return this.request("PATCH", "/api/me", { json: fields }); }
-  /** @param {string} [password] required for permanent accounts */
+  /** @param {string} [password] required for permanent accounts @returns {Promise<null>} */
   deleteAccount(password = "") { return this.request("DELETE", "/api/me", { json: { password } }); }
+  /** @returns {Promise<Record<string, any>>} everything stored about me */
   exportData() { return this.request("GET", "/api/me/export"); }
-  /** @param {Blob} file @param {string} [filename] */
+  /** @param {Blob} file @param {string} [filename] @returns {Promise<Schemas["Me"]>} */
   uploadPhoto(file, filename = "photo.jpg") { return this._upload("/api/me/photo", file, filename); }
-  /** @param {Blob} file @param {string} [filename] */
+  /** @param {Blob} file @param {string} [filename] @returns {Promise<Schemas["Me"]>} */
   uploadVideo(file, filename = "intro.webm") { return this._upload("/api/me/video", file, filename); }
   /** @param {string} path @param {Blob} file @param {string} filename */
   _upload(path, file, filename) {
@@ -160,51 +169,59 @@ export class Api {
     form.append("file", file, /** @type {any} */ (file).name || filename);
     return this.request("PUT", path, { form });
   }
+  /** @returns {Promise<Schemas["MyBanOutput"]>} */
   myBan() { return this.request("GET", "/api/me/ban"); }
-  /** My stored (coarsened) location, or null when none is live. */
+  /** My stored (coarsened) location, or null when none is live. @returns {Promise<Schemas["LocationOutput"]|null>} */
   myLocation() { return this.request("GET", "/api/me/location"); }
-  /** Share my location (opt-in: others only ever see a distance bucket). @param {number} lat @param {number} lon @param {number} [accuracy_m] */
+  /** Share my location (opt-in: others only ever see a distance bucket). @param {number} lat @param {number} lon @param {number} [accuracy_m] @returns {Promise<Schemas["LocationOutput"]>} */
   shareLocation(lat, lon, accuracy_m = 0) {
     return this.request("PUT", "/api/me/location", { json: { lat, lon, accuracy_m: Math.round(accuracy_m), consent: true } });
   }
+  /** @returns {Promise<null>} */
   stopSharingLocation() { return this.request("DELETE", "/api/me/location"); }
 
   // --- social --------------------------------------------------------------------------------------
-  /** @param {{offset?: number, limit?: number, include_cooldown?: boolean}} [q] */
+  /** @param {{offset?: number, limit?: number, include_cooldown?: boolean}} [q] @returns {Promise<Schemas["QueuePageOutput"]>} */
   queue(q = {}) { return this.request("GET", "/api/queue", { query: q }); }
+  /** @returns {Promise<Schemas["BlockListOutput"]>} */
   blocks() { return this.request("GET", "/api/blocks"); }
-  /** @param {string} userId */
+  /** @param {string} userId @returns {Promise<Schemas["BlockOutput"]>} */
   block(userId) { return this.request("POST", `/api/blocks/${userId}`); }
-  /** @param {string} userId */
+  /** @param {string} userId @returns {Promise<null>} */
   unblock(userId) { return this.request("DELETE", `/api/blocks/${userId}`); }
-  /** @param {{cursor?: string, page_size?: number}} [q] */
+  /** @param {{cursor?: string, page_size?: number}} [q] @returns {Promise<Schemas["CallHistoryPageOutput"]>} */
   history(q = {}) { return this.request("GET", "/api/history", { query: q }); }
-  /** @param {number} historyId @param {{cursor?: string, page_size?: number}} [q] */
+  /** @param {number} historyId @param {{cursor?: string, page_size?: number}} [q] @returns {Promise<Schemas["TranscriptPageOutput"]>} */
   transcript(historyId, q = {}) { return this.request("GET", `/api/history/${historyId}/messages`, { query: q }); }
-  /** @param {string} roomId @param {{cursor?: string, page_size?: number}} [q] */
+  /** @param {string} roomId @param {{cursor?: string, page_size?: number}} [q] @returns {Promise<Schemas["TranscriptPageOutput"]>} */
   roomTranscript(roomId, q = {}) { return this.request("GET", `/api/rooms/${roomId}/messages`, { query: q }); }
+  /** @returns {Promise<Schemas["CooldownListOutput"]>} */
   cooldowns() { return this.request("GET", "/api/cooldowns"); }
+  /** @returns {Promise<Schemas["RtcConfigOutput"]>} */
   rtcConfig() { return this.request("GET", "/api/rtc-config"); }
 
   // --- moderation ----------------------------------------------------------------------------------
-  /** @param {{reported_user_id: string, category: string, details?: string, room_id?: string|null}} body */
+  /** @param {Schemas["ReportCreateInputRequest"]} body @returns {Promise<Schemas["ReportMineOutput"]>} */
   report(body) { return this.request("POST", "/api/reports", { json: body }); }
+  /** @returns {Promise<Schemas["ReportMineOutput"][]>} */
   myReports() { return this.request("GET", "/api/reports/mine"); }
 
   // --- invites, intros, notifications, USC card -----------------------------------------------------
+  /** @returns {Promise<Schemas["MyInviteOutput"]>} */
   myInvite() { return this.request("GET", "/api/invites/mine"); }
-  /** @param {string} targetUserId */
+  /** @param {string} targetUserId @returns {Promise<Schemas["ReferralOutput"]>} */
   createReferral(targetUserId) { return this.request("POST", "/api/referrals", { json: { target_user_id: targetUserId } }); }
-  /** @param {string} token */
+  /** @param {string} token @returns {Promise<Schemas["ReferralPreviewOutput"]>} */
   referralPreview(token) { return this.request("GET", `/api/referrals/${encodeURIComponent(token)}`, { auth: false }); }
-  /** @param {{unread?: boolean}} [q] */
+  /** @param {{unread?: boolean}} [q] @returns {Promise<Schemas["NotificationListOutput"]>} */
   notifications(q = {}) { return this.request("GET", "/api/notifications", { query: q }); }
-  /** @param {number} id */
+  /** @param {number} id @returns {Promise<Schemas["NotificationOutput"]>} */
   notificationRead(id) { return this.request("POST", `/api/notifications/${id}/read`); }
+  /** @returns {Promise<Schemas["NotificationsReadAllOutput"]>} */
   notificationsReadAll() { return this.request("POST", "/api/notifications/read-all"); }
-  /** @param {string} raw what the barcode scanner read (or the typed ID) @param {string} [device_id] */
+  /** @param {string} raw what the barcode scanner read (or the typed ID) @param {string} [device_id] @returns {Promise<Schemas["UscScanOutput"]>} */
   uscScan(raw, device_id = "") { return this.request("POST", "/api/usc/scan", { json: { raw, device_id } }); }
-  /** @param {string} scan_token */
+  /** @param {string} scan_token @returns {Promise<Schemas["UscRegistrationOutput"]>} */
   uscFinalize(scan_token) { return this.request("POST", "/api/usc/finalize-registration", { json: { scan_token } }); }
 }
 
@@ -435,7 +452,7 @@ export class Session extends Emitter {
   // --- commands ------------------------------------------------------------------------------------
   /**
    * Send a message as is (fire and forget).  Returns false when not connected.
-   * @param {string} type @param {Record<string, any>} [fields]
+   * @param {ClientMessage["type"]} type @param {Record<string, any>} [fields]
    */
   send(type, fields = {}) {
     if (!this.ws || this.state !== "open") return false;
@@ -445,7 +462,7 @@ export class Session extends Emitter {
 
   /**
    * Send with a `ref` and wait for the direct reply (or the error) carrying it.
-   * @param {string} type @param {Record<string, any>} [fields]
+   * @param {ClientMessage["type"]} type @param {Record<string, any>} [fields]
    * @returns {Promise<any>}
    */
   request(type, fields = {}) {
@@ -547,7 +564,7 @@ export class Session extends Emitter {
     ws.onerror = () => { /* onclose follows */ };
   }
 
-  /** @param {any} msg */
+  /** @param {{type: ClientMessage["type"], [field: string]: any}} msg */
   _raw(msg) {
     try { this.ws.send(JSON.stringify(msg)); } catch { /* onclose follows */ }
   }
@@ -594,9 +611,9 @@ export class Session extends Emitter {
     }, delayMs);
   }
 
-  /** @param {any} msg */
+  /** @param {ServerMessage & {handled?: boolean}} msg */
   _onMessage(msg) {
-    const ref = msg.ref;
+    const ref = /** @type {{ref?: string|number}} */ (msg).ref;
     if (ref !== undefined && this._pending.has(String(ref))) {
       const p = this._pending.get(String(ref));
       this._pending.delete(String(ref));
@@ -616,16 +633,15 @@ export class Session extends Emitter {
       case "room.message.ack": this._onAck(msg); break;
       case "room.messages": this._onReplay(msg); break;
       case "error": this._onError(msg); break;
-      case "moderation.banned":
-      case "ban":
-        this._banMessage = msg.message || msg.reason || "";
+      case "banned": // just before the 4403 close: the reason is shown with the `banned` event then
+        this._banMessage = msg.reason || "";
         break;
       default: break;
     }
     this.emit(msg.type, msg);
   }
 
-  /** @param {any} ok */
+  /** @param {ServerMessageMap["auth.ok"]} ok */
   _onAuthOk(ok) {
     this.user = ok.user;
     this.attempt = 0;
@@ -645,7 +661,7 @@ export class Session extends Emitter {
     this.emit("ready", ok);
   }
 
-  /** @param {Room|null} room @param {string} reason */
+  /** @param {RoomView|null} room @param {string} reason */
   _setRoom(room, reason) {
     if (!room) {
       if (this.room) this._onRoomEnded({ type: "room.ended", room_id: this.room.id, reason: null, while_away: true });
@@ -676,14 +692,14 @@ export class Session extends Emitter {
     this.emit("room.ended", { ...msg, room: ended, transcript: this.transcript, dropped });
   }
 
-  /** @param {any} msg */
+  /** @param {ServerMessageMap["room.message.ack"]} msg */
   _onAck(msg) {
     this.outbox.ack(msg.client_id);
     this._emitOutbox();
     if (msg.message) this._merge([msg.message]);
   }
 
-  /** @param {any} msg */
+  /** @param {ServerMessageMap["error"] & {handled?: boolean}} msg */
   _onError(msg) {
     if (msg.code === "busy") {
       this._retryAfter = Number(msg.retry_after) || 1; // a 4429 close follows: that is the answer
@@ -763,7 +779,7 @@ export class Session extends Emitter {
     );
   }
 
-  /** @param {any} msg */
+  /** @param {ServerMessageMap["room.messages"]} msg */
   _onReplay(msg) {
     this._replaying = false;
     if (this.room && msg.room_id === this.room.id) {

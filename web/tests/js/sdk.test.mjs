@@ -382,3 +382,15 @@ test("remaining time counts down from the server's remaining_seconds", () => {
   clock.advance(30_000);
   assert.equal(s.remainingSeconds(), 70);
 });
+
+test("the `banned` frame before a 4403 close gives the ban event its reason", () => {
+  const { s, ws, events } = setup();
+  ws().open();
+  ws().push(authOk());
+  ws().push({ type: "banned", until: null, reason: "Harassment." });
+  ws().drop(CLOSE.BANNED);
+  assert.equal(s.state, "banned");
+  const closed = events.filter(([t, d]) => t === "banned" && d.code === CLOSE.BANNED);
+  assert.equal(closed.length, 1);
+  assert.equal(closed[0][1].message, "Harassment.");
+});
