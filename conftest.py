@@ -79,6 +79,27 @@ def auth_api(make_user, make_session):
 
 
 @pytest.fixture
+def completed_calls(make_user, settings):
+    """Give users completed calls, for real: ``completed_calls({user.pk: 3})`` runs 3 calls per
+    user (each with a fresh partner) long enough to count, through the room services — so what a
+    completed call unlocks (the earned invite code) happens as it does in production."""
+    from config import clock
+    from social import services as social_services
+
+    def _give(mapping: dict[int, int]) -> None:
+        for user_id, n in mapping.items():
+            for _ in range(n):
+                room = social_services.room_start(
+                    inviter_id=user_id, invitee_id=make_user().pk, mode="text",
+                    seconds=settings.CALL_COMPLETION_MIN_SECONDS + 60,
+                )
+                clock.advance(settings.CALL_COMPLETION_MIN_SECONDS)
+                social_services.room_end(room_id=room.pk, reason="user", actor_id=user_id)
+
+    return _give
+
+
+@pytest.fixture
 def daphne_factory():
     """Start real Daphne processes; every one started is SIGKILLed at teardown."""
     from tests.servers import DaphneServer

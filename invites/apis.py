@@ -47,7 +47,7 @@ class MyInviteApi(APIView):
         description="Locked until the caller completed enough calls (`calls_required`); then the code, its uses and a join link.",
     )
     def get(self, request):
-        code = services.invite_code_unlock(user=request.user)
+        code = selectors.earned_code_for_user(user_id=request.user.pk)
         calls = social_selectors.completed_calls_count(user_id=request.user.pk)
         mine = selectors.my_invite(user=request.user, code=code, calls_completed=calls)
         body = {
@@ -97,7 +97,7 @@ class MyInviteQrApi(APIView):
         extensions=raises(errors.InviteLocked),
     )
     def get(self, request):
-        code = services.invite_code_unlock(user=request.user)
+        code = selectors.earned_code_for_user(user_id=request.user.pk)
         if code is None:
             raise errors.InviteLocked()
         resp = HttpResponse(qr_svg(services.join_link(code.code)), content_type="image/svg+xml")

@@ -46,6 +46,11 @@ class MyInvite:
         return f"{done} of {self.calls_required} calls"
 
 
+def earned_code_for_user(*, user_id: int) -> InviteCode | None:
+    """The user's own earned code, once minted (``invites.services.invite_codes_unlock``)."""
+    return InviteCode.objects.filter(created_by_id=user_id, kind=InviteCode.Kind.USER).first()
+
+
 def my_invite(*, user, code: InviteCode | None, calls_completed: int) -> MyInvite:
     return MyInvite(calls_completed=calls_completed, calls_required=settings.INVITE_UNLOCK_CALLS, code=code)
 

@@ -146,23 +146,32 @@ def invite_redemption_record(*, invite: InviteCode, user: User, ip: str | None) 
     return redemption
 
 
-def invite_code_unlock(*, user: User) -> InviteCode | None:
-    """The user's own earned code, minted the first time they have ``INVITE_UNLOCK_CALLS`` calls.
+def invite_codes_unlock(*, user_ids) -> list[InviteCode]:
+    """Mint the earned code of each of ``user_ids`` who has ``INVITE_UNLOCK_CALLS`` completed calls
+    and no code yet; returns the codes minted now.
 
-    Idempotent and race-safe: a partial unique constraint allows one earned code per user.
+    Called (``social.services.on_calls_completed``, registered in ``InvitesConfig.ready``) inside the
+    transaction that records completed calls — the room's end — so the code exists from the commit
+    that completes the K-th call and reading it (``GET /api/invites/mine``) never writes.  Exactly
+    once per user: the partial unique constraint ``invites_code_one_earned_per_user`` decides; a
+    repeated or concurrent call finds the code there (two queries when nobody is due).
     """
-    existing = InviteCode.objects.filter(created_by=user, kind=InviteCode.Kind.USER).first()
-    if existing is not None:
-        return existing
-    if social_selectors.completed_calls_count(user_id=user.pk) < settings.INVITE_UNLOCK_CALLS:
-        return None
-    try:
-        with transaction.atomic():
-            invite = _create_code(kind=InviteCode.Kind.USER, created_by=user, max_uses=settings.INVITE_EARNED_USES)
-            audit_record(actor=user, action="invites.code_unlock", target=invite, after={"max_uses": invite.max_uses})
-            return invite
-    except IntegrityError:  # a concurrent request minted it first
-        return InviteCode.objects.get(created_by=user, kind=InviteCode.Kind.USER)
+    ids = list(user_ids)
+    have = set(
+        InviteCode.objects.filter(created_by_id__in=ids, kind=InviteCode.Kind.USER).values_list("created_by_id", flat=True)
+    )
+    counts = social_selectors.completed_calls_counts(user_ids=[uid for uid in ids if uid not in have])
+    due = [uid for uid, n in counts.items() if n >= settings.INVITE_UNLOCK_CALLS]
+    minted = []
+    for user in User.objects.filter(pk__in=due).order_by("pk"):
+        try:
+            with transaction.atomic():
+                invite = _create_code(kind=InviteCode.Kind.USER, created_by=user, max_uses=settings.INVITE_EARNED_USES)
+                audit_record(actor=user, action="invites.code_unlock", target=invite, after={"max_uses": invite.max_uses})
+        except IntegrityError:  # a concurrent transaction minted it first
+            continue
+        minted.append(invite)
+    return minted
 
 
 # --- referral intros ---------------------------------------------------------------------------

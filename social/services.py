@@ -23,6 +23,7 @@ Rules enforced here:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -123,6 +124,19 @@ def room_start(*, inviter_id: int, invitee_id: int, mode: str, seconds: int) -> 
     return room
 
 
+# --- what a completed call unlocks (apps above social) -----------------------------------------
+_completion_hooks: list[Callable[..., object]] = []
+
+
+def on_calls_completed(hook: Callable[..., object]) -> Callable[..., object]:
+    """Register ``hook(user_ids=[a, b])``, run by ``room_end_locked`` inside the transaction that
+    records a completed call (``SessionCompletion``), once per room.  How an app above social (the
+    earned invite code: ``invites.apps``) acts on it without social importing that app."""
+    if hook not in _completion_hooks:
+        _completion_hooks.append(hook)
+    return hook
+
+
 # --- end (exactly once) -----------------------------------------------------------------------
 def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
@@ -131,7 +145,9 @@ def _pair(a: int, b: int) -> tuple[int, int]:
 def room_end_locked(*, room: Room, reason: str, actor_id: int | None, now: datetime) -> None:
     """End a room whose row the caller has locked (``select_for_update``) and seen live, and write
     its bookkeeping in the caller's transaction: the one way every room ends (user, ban, deletion,
-    timer, grace, torch rule, a message or reconnect after a deadline)."""
+    timer, grace, torch rule, a message or reconnect after a deadline).  A call that lasted
+    ``CALL_COMPLETION_MIN_SECONDS`` is recorded as completed for both, and the
+    ``on_calls_completed`` hooks run in the same transaction."""
     updated = Room.objects.filter(pk=room.pk, status__in=Room.LIVE).update(
         status=Room.Status.ENDED, ended_at=now, end_reason=reason, ended_by_id=actor_id
     )
@@ -165,6 +181,8 @@ def room_end_locked(*, room: Room, reason: str, actor_id: int | None, now: datet
         SessionCompletion.objects.bulk_create(
             [SessionCompletion(user_id=uid, room=room, duration_seconds=duration, created_at=now) for uid in (a, b)]
         )
+        for hook in _completion_hooks:
+            hook(user_ids=[a, b])
     for uid in (a, b):
         user_timer_add(user_id=uid, seconds=duration)
     if reason in (Room.EndReason.BAN, Room.EndReason.ACCOUNT_DELETED):

@@ -11,10 +11,10 @@ from moderation.models import AuditLog
 pytestmark = pytest.mark.django_db
 
 
-def test_export_contains_what_was_done(api, auth_api, make_user, settings, monkeypatch):
+def test_export_contains_what_was_done(api, auth_api, make_user, settings, completed_calls):
     settings.OPEN_SIGNUP = False
-    monkeypatch.setattr("social.selectors.completed_calls_count", lambda *, user_id: 4)  # stub contract only
     inviter = auth_api(name="Inviter")
+    completed_calls({inviter.user.pk: settings.INVITE_UNLOCK_CALLS})
     code = inviter.get("/api/invites/mine").json()["code"]
     scan = api.post("/api/usc/scan", {"raw": "1234567890"}, format="json").json()
     created = api.post(
@@ -48,9 +48,9 @@ def test_export_requires_auth(api):
     assert api.get("/api/me/export").status_code == 401
 
 
-def test_delete_anonymises_and_keeps_moderation_records(api, auth_api, settings, monkeypatch):
-    monkeypatch.setattr("social.selectors.completed_calls_count", lambda *, user_id: 4)
+def test_delete_anonymises_and_keeps_moderation_records(api, auth_api, settings, completed_calls):
     client = auth_api(name="Leaver", email="leaver@example.com")
+    completed_calls({client.user.pk: settings.INVITE_UNLOCK_CALLS})
     User.objects.filter(pk=client.user.pk).update(bio="bio", instagram_handle="leaver")
     code = client.get("/api/invites/mine").json()["code"]
     scan = api.post("/api/usc/scan", {"raw": "1234567890"}, format="json", HTTP_AUTHORIZATION=f"Bearer {client.token}")

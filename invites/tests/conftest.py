@@ -1,9 +1,7 @@
 """Fixtures for the invites tests.
 
-Two cross-app contracts are still stubs on this branch, so tests replace ONLY those selectors:
-``social.selectors.completed_calls_count`` (filled by the realtime core issue) and
-``moderation.selectors.user_ban_active`` (filled by the moderation issue).  Nothing of our own
-infrastructure is mocked.
+``banned`` replaces only the ``moderation.selectors.user_ban_active`` contract; completed calls
+are real (the root ``completed_calls`` fixture runs them through the room services).
 """
 
 from __future__ import annotations
@@ -25,20 +23,6 @@ def make_code(db):
         )
 
     return _make
-
-
-@pytest.fixture
-def completed_calls(monkeypatch):
-    """Set how many completed calls each user has: ``completed_calls({user.pk: 3})``."""
-    counts: dict[int, int] = {}
-
-    def _set(mapping: dict[int, int]) -> None:
-        counts.update(mapping)
-
-    monkeypatch.setattr(
-        "social.selectors.completed_calls_count", lambda *, user_id: counts.get(user_id, 0)
-    )
-    return _set
 
 
 @pytest.fixture
