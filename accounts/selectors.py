@@ -7,6 +7,32 @@ from config import clock
 from config.errors import NotFound
 
 
+def _file_url(user: User, field: str) -> str | None:
+    """``user.<field>.url if user.<field> else None``, without building the ``FieldFile`` (its
+    descriptor wraps the stored name in one on every read of a fresh instance) when the stored name
+    is empty, the usual case: an unset file is ``None`` or ``""`` in the instance's ``__dict__``
+    (a deferred field is absent from it: the descriptor loads it)."""
+    if not user.__dict__.get(field, True):
+        return None
+    file = getattr(user, field)
+    return file.url if file else None
+
+
+def user_card(user: User) -> dict:
+    """The public card of a user: what other users may see (queue entries, invites, rooms, history).
+    The one shape every app shows a user in (``me_payload`` extends it with the owner's fields)."""
+    return {
+        "id": str(user.public_id),
+        "name": user.name,
+        "gender": user.gender,
+        "bio": user.bio,
+        "instagram_handle": user.instagram_handle,
+        "photo_url": _file_url(user, "photo"),
+        "intro_video_url": _file_url(user, "intro_video"),
+        "instagram_posts": list(user.instagram_posts or ()),
+    }
+
+
 def session_list_for_user(*, user: User) -> QuerySet[Session]:
     return Session.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=clock.now()).order_by(
         "-last_seen_at"

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import Session, User
+from accounts.selectors import user_card
 
 
 class GuestSignupInputSerializer(serializers.Serializer):
@@ -17,31 +18,6 @@ class GuestSignupInputSerializer(serializers.Serializer):
     referral_token = serializers.CharField(
         max_length=64, required=False, allow_blank=True, default="", help_text="From an intro link."
     )
-
-
-def _file_url(user: User, field: str) -> str | None:
-    """``user.<field>.url if user.<field> else None``, without building the ``FieldFile`` (its
-    descriptor wraps the stored name in one on every read of a fresh instance) when the stored name
-    is empty, the usual case: an unset file is ``None`` or ``""`` in the instance's ``__dict__``
-    (a deferred field is absent from it: the descriptor loads it)."""
-    if not user.__dict__.get(field, True):
-        return None
-    file = getattr(user, field)
-    return file.url if file else None
-
-
-def user_card(user: User) -> dict:
-    """The public card of a user: what other users may see (queue entries, invites, rooms, history)."""
-    return {
-        "id": str(user.public_id),
-        "name": user.name,
-        "gender": user.gender,
-        "bio": user.bio,
-        "instagram_handle": user.instagram_handle,
-        "photo_url": _file_url(user, "photo"),
-        "intro_video_url": _file_url(user, "intro_video"),
-        "instagram_posts": list(user.instagram_posts or ()),
-    }
 
 
 def me_payload(user: User) -> dict:

@@ -22,7 +22,7 @@ from config import clock, events, ratelimit
 from config.errors import ApplicationError
 from realtime import presence
 from social import errors, selectors, services
-from accounts.serializers import user_card
+from accounts.selectors import user_card
 from social.models import Room
 
 _DUE = "callinv"

@@ -13,7 +13,7 @@ from config import events
 from realtime import presence
 from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_BANNED
 from social import errors, selectors, services
-from accounts.serializers import user_card
+from accounts.selectors import user_card
 
 
 @dataclass

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from realtime import services as rt
 from config.openapi import raises
 from social import errors, selectors, services
-from accounts.serializers import user_card
+from accounts.selectors import user_card
 from social.serializers import (
     BlockListOutputSerializer,
     BlockOutputSerializer,

@@ -31,11 +31,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from accounts.models import User
+from accounts.selectors import user_card
 from accounts.services import user_timer_add
 from config import clock, events
 from moderation.services import audit_record
 from social import errors
-from accounts.serializers import user_card
 from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
 from social.selectors import live_room_user_ids, room_id_live_for_user
 

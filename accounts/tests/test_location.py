@@ -249,7 +249,7 @@ def make_third(me):
 
 @pytest.mark.django_db
 def test_user_card_has_no_location_field():
-    from accounts.serializers import user_card
+    from accounts.selectors import user_card
 
     card = user_card(User.objects.create_user(name="X"))
     assert not {"lat", "lon", "location", "latitude", "longitude"} & set(card)

@@ -218,7 +218,7 @@ def test_card_file_urls_build_no_file_object_for_an_empty_field(make_user):
     from django.core.files.base import ContentFile
 
     from accounts.models import User
-    from accounts.serializers import user_card
+    from accounts.selectors import user_card
 
     user = make_user()
     fresh = User.objects.get(pk=user.pk)
