@@ -26,6 +26,8 @@ const state = {
   mic: true,
   cam: true,
   /** @type {string|null} */ usc_scan_token: null,
+  /** signing out or deleting the account on purpose: the 4401 that closes this device's socket is expected */
+  leaving: false,
   usc_last4: "",
 };
 window.campus = state; // for debugging (and the browser tests)
@@ -64,7 +66,7 @@ function h(tag, attrs, ...children) {
 
 /** @param {...any} nodes */
 function render(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 /** @param {string} text @param {"info"|"error"|"ok"} [kind] */
@@ -203,6 +205,11 @@ function renderRoute() {
   if (heading) document.title = `${heading.textContent} · Campus Chat`;
 }
 window.addEventListener("hashchange", renderRoute);
+// the tab you are on, clicked again, shows it afresh (the hash doesn't change, so no hashchange)
+document.getElementById("nav").addEventListener("click", (e) => {
+  const a = /** @type {HTMLElement} */ (e.target).closest("a");
+  if (a && a.getAttribute("href") === location.hash) renderRoute();
+});
 
 // ---------------------------------------------------------------------------------------------
 // Sign-up, login, card, photo, intro video
@@ -214,7 +221,8 @@ function renderWelcome() {
   const form = h("form.card.stack", { novalidate: true },
     field("Your first name", h("input", { name: "name", required: true, maxlength: 50, autocomplete: "given-name" })),
     field("Gender", genderSelect()),
-    inviteNeeded || CONFIG.invite_code
+    // a checked USC card replaces the invite code: the field stays available, folded away
+    (inviteNeeded && !state.usc_scan_token) || CONFIG.invite_code
       ? field(inviteNeeded ? "Invite code" : "Invite code (optional)", inviteInput,
         inviteNeeded ? "Sign-up is invite-only: use a friend's code, or your USC card below." : "")
       : h("details.more", null, h("summary", null, "I have an invite code"), field("Invite code", inviteInput)),
@@ -283,13 +291,24 @@ function renderCard() {
   const signedIn = !!api.token;
   const status = h("p.muted", { "aria-live": "polite" });
   const video = h("video.scanner", { muted: true, playsinline: true, hidden: true, "aria-label": "Camera preview for the card scan" });
+  const canScan = "BarcodeDetector" in window;
   const form = h("form.card.stack", null,
     field("Student ID (10 digits)", h("input", { name: "raw", inputmode: "numeric", autocomplete: "off", required: true }),
-      "Type the number printed on your card, or scan its barcode."),
+      canScan ? "Type the number printed on your card, or scan its barcode." : "Type the number printed on your card."),
     h("button.primary.wide", { type: "submit" }, signedIn ? "Register my card" : "Check my card"),
+    canScan ? null : h("p.center.muted.small", null, "This browser can't read barcodes with the camera, so type the ID."),
   );
-  const submit = async (/** @type {string} */ raw) => {
-    const scan = await api.uscScan(raw, deviceId());
+  const submit = async (/** @type {string} */ raw, typed = false) => {
+    let scan;
+    try {
+      scan = await api.uscScan(raw, deviceId());
+    } catch (err) {
+      // the server's message speaks of scanning; a typed ID gets told what to type
+      if (typed && err instanceof ApiError && err.code === "card_unreadable") {
+        err.fields = { raw: ["That isn't a student ID: type the 10 digits printed on your card."] };
+      }
+      throw err;
+    }
     if (signedIn) {
       await api.uscFinalize(scan.scan_token);
       toast(`USC card ending ${scan.last4} registered.`, "ok");
@@ -300,9 +319,9 @@ function renderCard() {
       go("welcome");
     }
   };
-  onSubmit(form, (data) => submit(data.raw));
+  onSubmit(form, (data) => submit(data.raw, true));
   let stream = null;
-  const scanButton = "BarcodeDetector" in window
+  const scanButton = canScan
     ? h("button.secondary.wide", { type: "button", onclick: async () => {
       try {
         stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
@@ -330,8 +349,13 @@ function renderCard() {
       }, 400);
       timers.push(tick);
     } }, "Scan the barcode with the camera")
-    : h("p.muted", null, "This browser can't scan barcodes; type the ID.");
-  render(h("h1", null, "Your USC card"), h("div.card.stack", null, scanButton, video, status), form,
+    : null;
+  render(h("h1", null, "Your USC card"),
+    h("p.muted.lead-note", null, signedIn
+      ? "Register your student card with your account."
+      : "Students sign up with their USC card instead of an invite code."),
+    scanButton ? h("div.card.stack", null, scanButton, video, status) : null,
+    form,
     h("p.center", null, h("a", { href: signedIn ? "#/me" : "#/welcome" }, "Back")));
   const stop = () => { if (stream) stream.getTracks().forEach((t) => t.stop()); window.removeEventListener("hashchange", stop); };
   window.addEventListener("hashchange", stop);
@@ -485,7 +509,7 @@ function startSession() {
   s.wantAvailable = sessionStorage.getItem(AVAILABLE_KEY) === "1";
   s.on("state", updateBanner);
   s.on("ready", () => { updateBanner(); if (route() === "queue") refreshQueue(); });
-  s.on("signed_out", () => signOut("You were signed out. Sign in again."));
+  s.on("signed_out", () => { if (!state.leaving) signOut("You were signed out. Sign in again."); });
   s.on("banned", () => showBan());
   s.on("room", (/** @type {any} */ e) => onRoom(e));
   s.on("room.ended", (/** @type {any} */ e) => onRoomEnded(e));
@@ -544,6 +568,7 @@ function signOut(message) {
   sessionStorage.removeItem(AVAILABLE_KEY);
   api.token = null;
   state.me = null;
+  state.leaving = false;
   if (message) toast(message, "info");
   go("welcome");
 }
@@ -1209,6 +1234,7 @@ function blocksSection() {
       list.append(h("li", null, x.user.name, " ", h("button.link", { type: "button", onclick: async (e) => {
         await api.unblock(x.user.id);
         e.target.closest("li").remove();
+        if (!list.childElementCount) list.append(h("li.muted", null, "You haven't blocked anyone."));
         toast(`${x.user.name} is unblocked.`, "ok");
       } }, "Unblock")));
     }
@@ -1218,19 +1244,21 @@ function blocksSection() {
 
 function devicesSection() {
   const list = h("ul.plain");
+  const others = h("div.row", { hidden: true }, h("button.secondary", { type: "button", onclick: async () => {
+    const r = await api.logoutOthers();
+    toast(`Signed out ${r.revoked} other device${r.revoked === 1 ? "" : "s"}.`, "ok");
+    load();
+  } }, "Sign out everywhere else"));
   const load = () => api.sessions().then((rows) => {
     list.replaceChildren();
+    others.hidden = !rows.some((/** @type {any} */ s) => !s.current);
     for (const s of rows) {
       list.append(h("li", null, h("span", null, `${s.device_name || "Unknown device"} · ${s.ip || ""} · last seen ${fmtTime(s.last_seen_at || s.created_at)}`),
         s.current ? h("span.pill", null, "this device") : h("button.link", { type: "button", onclick: async () => { await api.revokeSession(s.id); load(); } }, "Sign out")));
     }
   }, () => {});
   load();
-  return section("Devices", list, h("button.secondary", { type: "button", onclick: async () => {
-    const r = await api.logoutOthers();
-    toast(`Signed out ${r.revoked} other device(s).`, "ok");
-    load();
-  } }, "Sign out everywhere else"));
+  return section("Devices", list, others);
 }
 
 /** @param {any} me */
@@ -1240,7 +1268,13 @@ function dataSection(me) {
     h("button.danger-fill", { type: "submit" }, "Delete my account"));
   onSubmit(del, async (d) => {
     if (!confirm("Delete your account and everything in it? This can't be undone.")) return;
-    await api.deleteAccount(d.password || "");
+    state.leaving = true; // the server closes this device's socket too (4401): no "sign in again"
+    try {
+      await api.deleteAccount(d.password || "");
+    } catch (err) {
+      state.leaving = false;
+      throw err;
+    }
     signOut("Your account was deleted.");
   });
   return section("Your data",
@@ -1252,7 +1286,11 @@ function dataSection(me) {
         a.click();
         a.remove();
       } }, "Download my data"),
-      h("button.secondary", { type: "button", onclick: async () => { await api.logout().catch(() => {}); signOut("Signed out."); } }, "Sign out")),
+      h("button.secondary", { type: "button", onclick: async () => {
+        state.leaving = true;
+        await api.logout().catch(() => {});
+        signOut("Signed out.");
+      } }, "Sign out")),
     del);
 }
 
