@@ -707,7 +707,10 @@ function queueCards() {
 
 /** @param {any} u @param {"video"|"text"} mode */
 function sendInvite(u, mode) {
-  if (!state.session || state.session.state !== "open") return toast("Not connected yet.", "error");
+  if (!state.session || state.session.state !== "open") {
+    state.session?.reconnectNow();
+    return toast("Not connected yet: trying again now.", "error");
+  }
   state.session.invite(u.id, mode, state.seconds);
 }
 
