@@ -12,7 +12,7 @@ def main() -> None:
 
         execute_from_command_line(sys.argv)
     except ImproperlyConfiguredEnv as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
+        sys.stderr.write(f"error: configuration: {exc}\n")
         sys.exit(2)
 
 

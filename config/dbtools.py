@@ -161,6 +161,54 @@ def pg_tool_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def _probe_postgresql(settings_dict: dict) -> None:
+    """One direct connection with a short timeout: a precise reason, fast (the pool would only say
+    that it timed out, after ``DB_POOL_TIMEOUT``)."""
+    import psycopg
+
+    options = {k: v for k, v in (settings_dict.get("OPTIONS") or {}).items() if k not in {"pool", "server_side_binding"}}
+    params = {
+        "host": settings_dict.get("HOST") or None,
+        "port": settings_dict.get("PORT") or None,
+        "dbname": settings_dict.get("NAME"),
+        "user": settings_dict.get("USER") or None,
+        "password": settings_dict.get("PASSWORD") or None,
+        "connect_timeout": 3,
+        **options,
+    }
+    psycopg.connect(**{k: v for k, v in params.items() if v is not None}).close()
+
+
+def describe_connection_failure(exc: BaseException) -> str:
+    """One line for ``DATABASE_URL`` that doesn't answer (``doctor``, every operator command)."""
+    from config import storage
+
+    desc = storage.database_description()
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    lowered = text.lower()
+    if "refused" in lowered:
+        return f"DATABASE_URL: connection refused at {desc['where'].split('/')[0]}"
+    if "does not exist" in lowered:
+        return f"DATABASE_URL: database does not exist ({desc['where']})"
+    if "unable to open" in lowered:
+        return f"DATABASE_URL: cannot open SQLite file {desc['where']}"
+    return f"DATABASE_URL: {text}"
+
+
+def connection_problem(alias: str = "default") -> str | None:
+    """None when the database answers ``SELECT 1``; else one line saying why."""
+    conn = connections[alias]
+    try:
+        if conn.vendor == "postgresql":
+            _probe_postgresql(conn.settings_dict)
+        conn.ensure_connection()
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - reported as one line
+        return describe_connection_failure(exc)
+    return None
+
+
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):

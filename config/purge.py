@@ -30,9 +30,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 
 from config import clock, metrics
@@ -41,6 +42,15 @@ logger = logging.getLogger(__name__)
 
 Selector = Callable[..., QuerySet]
 Action = Callable[[QuerySet], int]
+
+
+class ProgressBar(Protocol):
+    def update(self, n: int) -> None: ...
+    def close(self) -> None: ...
+
+
+# ``progress(purger_name, total_or_None) -> bar``: a bar per purger (``manage.py purge --progress``).
+Progress = Callable[[str, "int | None"], ProgressBar]
 
 
 @dataclass(frozen=True)
@@ -58,31 +68,62 @@ class Purger:
     def candidates(self, now: datetime) -> QuerySet:
         return self.select(now=now, retention=self.retention())
 
-    def run(self, *, now: datetime, dry_run: bool, batch_size: int, deleted_before: list | None = None) -> int:
+    def run(
+        self, *, now: datetime, dry_run: bool, batch_size: int, deleted_before: list | None = None,
+        progress: Progress | None = None,
+    ) -> int:
         qs = self.candidates(now)
         if dry_run:
-            # A real run goes purger by purger: rows an earlier purger deletes are gone when this
-            # one runs (an expired session that was also revoked is purged once, not twice).
-            for earlier in deleted_before or []:
-                if earlier.model is qs.model:
-                    qs = qs.exclude(pk__in=earlier.values("pk"))
-            return qs.count()
+            # A real run goes purger by purger: rows an earlier purger deletes — itself or by cascade
+            # — are gone when this one runs (an expired session that was also revoked is purged
+            # once, not twice).
+            qs = _without_rows_deleted_by(qs, deleted_before or [])
+            bar = progress(self.name, None) if progress else None
+            count = qs.count()
+            if bar is not None:
+                bar.update(count)
+                bar.close()
+            return count
         model = qs.model
+        bar = progress(self.name, qs.count()) if progress else None
         total = 0
-        while True:
-            pks = list(qs.order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not pks:
-                break
-            with transaction.atomic():
-                chunk = model._base_manager.filter(pk__in=pks)
-                if self.action is None:
-                    done = chunk.delete()[1].get(model._meta.label, 0)
-                else:
-                    done = self.action(chunk)
-            total += done
-            if done == 0 or len(pks) < batch_size:
-                break  # nothing more matched (or an action that doesn't shrink the set)
+        try:
+            while True:
+                pks = list(qs.order_by("pk").values_list("pk", flat=True)[:batch_size])
+                if not pks:
+                    break
+                with transaction.atomic():
+                    chunk = model._base_manager.filter(pk__in=pks)
+                    if self.action is None:
+                        done = chunk.delete()[1].get(model._meta.label, 0)
+                    else:
+                        done = self.action(chunk)
+                total += done
+                if bar is not None:
+                    bar.update(done)
+                if done == 0 or len(pks) < batch_size:
+                    break  # nothing more matched (or an action that doesn't shrink the set)
+        finally:
+            if bar is not None:
+                bar.close()
         return total
+
+
+def _without_rows_deleted_by(qs: QuerySet, earlier: list[QuerySet]) -> QuerySet:
+    """``qs`` minus the rows the ``earlier`` delete purgers take with them: the same rows, and rows
+    whose foreign key cascades from a deleted row (one level: none of ours go deeper)."""
+    model = qs.model
+    for deleted in earlier:
+        if deleted.model is model:
+            qs = qs.exclude(pk__in=deleted.values("pk"))
+        for field in model._meta.concrete_fields:
+            remote = field.remote_field
+            if (
+                field.is_relation and remote is not None and field.many_to_one
+                and remote.model is deleted.model and remote.on_delete is models.CASCADE
+            ):
+                qs = qs.exclude(**{f"{field.name}__in": deleted.values(remote.field_name or "pk")})
+    return qs
 
 
 _registry: dict[str, Purger] = {}
@@ -133,7 +174,10 @@ def autodiscover() -> None:
         _discovered = True
 
 
-def run(*, names: list[str] | None = None, dry_run: bool = False, batch_size: int | None = None) -> dict[str, int]:
+def run(
+    *, names: list[str] | None = None, dry_run: bool = False, batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, int]:
     """Run the named purgers (all by default).  Returns ``{name: rows purged (or due, dry run)}``."""
     available = purgers()
     unknown = [n for n in names or [] if n not in available]
@@ -146,7 +190,7 @@ def run(*, names: list[str] | None = None, dry_run: bool = False, batch_size: in
     for name, purger in available.items():
         if names and name not in names:
             continue
-        count = purger.run(now=now, dry_run=dry_run, batch_size=size, deleted_before=deleted)
+        count = purger.run(now=now, dry_run=dry_run, batch_size=size, deleted_before=deleted, progress=progress)
         if dry_run and purger.action is None:
             deleted.append(purger.candidates(now))
         results[name] = count

@@ -32,6 +32,22 @@ def test_secret_key_placeholder_short_and_good(settings):
     assert checks.check_secret_key() == []
 
 
+@pytest.mark.parametrize("key", [
+    "replace-me-" + "q7Zt" * 12, "django-insecure-" + "k3Jw" * 12, "your-secret-key-" + "m2Xv" * 12,
+    "change-me", "aB3dE6gH9jK2mN5pQ8sT", "ab" * 40, "Zq8v1Lw0Ym4s-Rk2Tn7uPj5Xc3Hb6Ga9Df_Ee1Kk4Mm7Nn0Pp2Qq5",
+])
+def test_doctor_judges_the_secret_key_by_the_settings_own_rule(settings, key):
+    """One rule: doctor fails exactly the keys production refuses to start with, with the same reason."""
+    from config.env import secret_key_problem
+
+    settings.PRODUCTION = True
+    settings.SECRET_KEY = key
+    problem = secret_key_problem(key)
+    expected = [("fail", f"SECRET_KEY: {problem}")] if problem else [("ok", checks.check_secret_key()[0][1])]
+    assert checks.check_secret_key() == expected
+    assert (problem is None) == (key.startswith("Zq8v"))
+
+
 def test_media_root_missing_unwritable_and_static_manifest(settings, tmp_path):
     settings.PRODUCTION = True
     (tmp_path / "a-file").write_text("")

@@ -97,7 +97,7 @@ def test_production_refuses_a_placeholder_or_weak_secret_key_and_doctor_says_why
     env = dict(os.environ, DJANGO_ENV="production", ALLOWED_HOSTS="example.com", SECRET_KEY=key)
     proc = subprocess.run([sys.executable, "manage.py", "doctor"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr.startswith("configuration error: SECRET_KEY: ") and why in proc.stderr
+    assert proc.stderr.startswith("error: configuration: SECRET_KEY: ") and why in proc.stderr
     assert "refusing to start" in proc.stderr and key not in proc.stderr  # never echo the secret
     assert "Traceback" not in proc.stderr
 

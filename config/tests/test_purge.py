@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -126,3 +127,42 @@ def test_dry_run_totals_match_what_purge_deletes_when_purgers_overlap(sessions):
     before = Session.objects.count()
     assert purge.run(names=names) == planned
     assert before - Session.objects.count() == sum(planned.values())
+
+
+def test_dry_run_totals_match_when_an_earlier_purger_deletes_by_cascade(sessions, make_session):
+    """A purger deleting users takes their sessions with it (CASCADE): the later sessions purger
+    must not count them in the dry run, since the real run won't find them."""
+    from accounts.models import User
+
+    doomed = User.objects.create_user(name="doomed", bio="purge-me")
+    now = clock.now()
+    for _ in range(3):  # long expired: sessions_expired selects them too
+        Session.objects.filter(pk=make_session(doomed)[0].pk).update(expires_at=now - timedelta(days=8))
+    purge.register(
+        "a_test_users", retention_setting="TEST_USERS_DAYS", default_days=0, description="users marked purge-me",
+    )(lambda *, now, retention: User.objects.filter(bio="purge-me"))
+    try:
+        names = ["a_test_users", "sessions_expired"]
+        planned = purge.run(names=names, dry_run=True)
+        assert planned == {"a_test_users": 1, "sessions_expired": 7}
+        assert purge.run(names=names) == planned
+    finally:
+        purge.unregister("a_test_users")
+
+
+def test_json_on_stdout_progress_on_stderr(sessions):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("purge", "--dry-run", "--json", "--progress", stdout=out, stderr=err)
+    report = json.loads(out.getvalue())
+    assert report["dry_run"] is True and report["purgers"]["sessions_expired"] == 7
+    assert report["total"] == sum(report["purgers"].values())
+    assert "sessions_expired (counting)" in err.getvalue()  # the bars went to stderr
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command("purge", "--json", "--progress", stdout=out, stderr=err)
+    assert json.loads(out.getvalue())["purgers"]["sessions_revoked"] == 4
+    assert "sessions_revoked (purging)" in err.getvalue() and "4/4" in err.getvalue()
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command("purge", "--dry-run", "--json", stdout=out, stderr=err)  # not a terminal: no bars
+    assert err.getvalue() == "" and json.loads(out.getvalue())["total"] == 0

@@ -8,6 +8,7 @@ Both database methods take a consistent snapshot while the server keeps running.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -17,12 +18,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connections
 
 from config import clock, dbtools
 from config.env import VAR_DIR
-from config.management.oneline import one_line_errors
+from config.management.base import OperatorCommand
 
 FORMAT_VERSION = 1
 PREFIX = "backup-"
@@ -69,6 +70,20 @@ def dump_database(alias: str, dest_dir: Path) -> str:
     raise CommandError(f"backup: unsupported database engine {conn.vendor}")
 
 
+def _tree_entries(root: Path, arcroot: str) -> list[tuple[Path, str]]:
+    """``(path, name in the archive)`` for ``root`` and everything below it, directories first, in
+    name order (what ``tar.add(root)`` would add, listed so progress can be counted)."""
+    entries = [(root, arcroot)]
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        here = Path(dirpath)
+        rel = here.relative_to(root).as_posix()
+        prefix = arcroot if rel == "." else f"{arcroot}/{rel}"
+        for name in dirnames + sorted(filenames):
+            entries.append((here / name, f"{prefix}/{name}"))
+    return entries
+
+
 def rotate(directory: Path, keep: int) -> list[Path]:
     """Delete all but the ``keep`` newest backups in ``directory`` (names sort by time)."""
     if keep <= 0:
@@ -80,8 +95,9 @@ def rotate(directory: Path, keep: int) -> list[Path]:
     return doomed
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Back up the database and uploaded media into one timestamped file (var/backups/ by default)."
+    progress_option = True
 
     def add_arguments(self, parser):
         parser.add_argument("--output", help="a directory, or the backup file's path (default var/backups/)")
@@ -89,7 +105,6 @@ class Command(BaseCommand):
         parser.add_argument("--database", default="default")
         parser.add_argument("--no-media", action="store_true", help="leave MEDIA_ROOT out")
 
-    @one_line_errors("backup")
     def handle(self, *args, **opts):
         alias = opts["database"]
         stamp = clock.now().strftime("%Y%m%dT%H%M%S%fZ")
@@ -107,6 +122,7 @@ class Command(BaseCommand):
 
         with tempfile.TemporaryDirectory(prefix="backup-", dir=path.parent) as tmp:
             tmpdir = Path(tmp)
+            self.note(f"backup: dumping the {connections[alias].vendor} database …")
             member = dump_database(alias, tmpdir)
             manifest = {
                 "format": FORMAT_VERSION,
@@ -119,11 +135,17 @@ class Command(BaseCommand):
             }
             (tmpdir / "manifest.json").write_text(json.dumps(manifest, indent=2))
             partial = tmpdir / "partial.tar.gz"
-            with tarfile.open(partial, "w:gz") as tar:
-                tar.add(tmpdir / "manifest.json", arcname="manifest.json")
-                tar.add(tmpdir / member, arcname=member)
-                if include_media and media_root.is_dir():
-                    tar.add(media_root, arcname="media")
+            entries = [(tmpdir / "manifest.json", "manifest.json"), (tmpdir / member, member)]
+            if include_media and media_root.is_dir():
+                entries += _tree_entries(media_root, "media")
+            total = sum(p.stat().st_size for p, _ in entries if p.is_file())
+            with tarfile.open(partial, "w:gz") as tar, self.progress(
+                total=total, desc="backup: archiving", unit="B", unit_scale=True
+            ) as bar:
+                for source, arcname in entries:
+                    tar.add(source, arcname=arcname, recursive=False)
+                    if source.is_file():
+                        bar.update(source.stat().st_size)
             # Rename into place only when complete: a crash never leaves a half-written backup
             # that rotation would count as good.
             shutil.move(str(partial), str(path))

@@ -3,43 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from config import storage
-
-
-def _db_reason(exc: Exception) -> str:
-    desc = storage.database_description()
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    lowered = text.lower()
-    if "refused" in lowered:
-        return f"DATABASE_URL: connection refused at {desc['where'].split('/')[0]}"
-    if "does not exist" in lowered:
-        return f"DATABASE_URL: database does not exist ({desc['where']})"
-    if "unable to open" in lowered:
-        return f"DATABASE_URL: cannot open SQLite file {desc['where']}"
-    return f"DATABASE_URL: {text}"
-
-
-def _probe_direct() -> None:
-    """For PostgreSQL, one direct connection with a short timeout: a precise reason, fast
-    (the pool would only say it timed out)."""
-    db = settings.DATABASES["default"]
-    if not db["ENGINE"].endswith("postgresql"):
-        return
-    import psycopg
-
-    options = {k: v for k, v in (db.get("OPTIONS") or {}).items() if k not in {"pool", "server_side_binding"}}
-    params = {
-        "host": db.get("HOST") or None,
-        "port": db.get("PORT") or None,
-        "dbname": db.get("NAME"),
-        "user": db.get("USER") or None,
-        "password": db.get("PASSWORD") or None,
-        "connect_timeout": 3,
-        **options,
-    }
-    psycopg.connect(**{k: v for k, v in params.items() if v is not None}).close()
+from config import dbtools, storage
+from config.management.base import OperatorCommand
 
 
 def _report_isolation(out) -> None:
@@ -51,8 +18,9 @@ def _report_isolation(out) -> None:
         out.write(f"  - {line}")
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Check the database, migrations and Redis; say what survives a restart here."
+    requires_database = False  # reporting on it is the point
 
     def handle(self, *args, **options):
         failures: list[str] = []
@@ -60,19 +28,13 @@ class Command(BaseCommand):
 
         import logging
 
-        from django.db import connection
-
         logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
-        db_ok = False
-        try:
-            _probe_direct()
-            connection.ensure_connection()
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            db_ok = True
+        problem = dbtools.connection_problem()
+        db_ok = problem is None
+        if db_ok:
             self.stdout.write(f"ok   database reachable ({storage.database_description()['where']})")
-        except Exception as exc:  # noqa: BLE001 - report, never a traceback
-            failures.append(_db_reason(exc))
+        else:
+            failures.append(problem)
 
         if db_ok:
             from config.health import migrations_pending

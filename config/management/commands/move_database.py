@@ -5,7 +5,7 @@ Steps: refuse a target holding data; ``migrate`` the target with this code; empt
 ``migrate`` seeds by itself (content types, permissions) so primary keys are copied verbatim;
 copy every model's table — all apps, auto-created many-to-many tables and contrib tables, read
 from ``apps.get_models()`` — in dependency order, in primary-key chunks, with a progress bar per
-table, all in one target transaction (a failure leaves the target as it was); reset sequences;
+table on stderr (``--progress``; by default on a terminal), all in one target transaction (a failure leaves the target as it was); reset sequences;
 compare row counts table by table (non-zero exit on any mismatch).
 
 Values go through each field's own converters (read: ``from_db_value``; write:
@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import dj_database_url
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.core.management.color import no_style
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model
 
 from config import dbtools
-from config.management.oneline import one_line_errors
+from config.management.base import OperatorCommand
 
 TARGET = "move_target"
 
@@ -48,40 +48,14 @@ def register_target(url: str) -> None:
         delattr(connections._connections, TARGET)
 
 
-class Progress:
-    """One line per table: a bar redrawn in place on a terminal, a final line otherwise."""
-
-    def __init__(self, out, label: str, total: int, width: int = 30):
-        self.out, self.label, self.total, self.width = out, label, total, width
-        self.tty = hasattr(out, "isatty") and out.isatty()
-        self.done = 0
-
-    def _bar(self) -> str:
-        frac = 1.0 if self.total == 0 else self.done / self.total
-        filled = int(frac * self.width)
-        return f"  {self.label:<40} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}"
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.tty:
-            self.out.write("\r" + self._bar(), ending="")
-            self.out.flush()
-
-    def finish(self) -> None:
-        if self.tty:
-            self.out.write("\r" + self._bar())
-        else:
-            self.out.write(self._bar())
-
-
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Copy the configured database into an empty PostgreSQL database, verifying row counts."
+    progress_option = True
 
     def add_arguments(self, parser):
         parser.add_argument("--to", required=True, help="postgresql://user:pass@host:port/dbname[?sslmode=…]")
         parser.add_argument("--batch-size", type=int, default=2000)
 
-    @one_line_errors("move_database")
     def handle(self, *args, **opts):
         source = DEFAULT_DB_ALIAS
         batch = max(1, opts["batch_size"])
@@ -162,7 +136,7 @@ class Command(BaseCommand):
         placeholders = ", ".join(["%s"] * len(fields))
         insert = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
         qs = model._base_manager.using(source).order_by("pk").values_list(*[f.attname for f in fields])
-        progress = Progress(self.stdout, model._meta.db_table, qs.count())
+        progress = self.progress(total=qs.count(), desc=f"  {model._meta.db_table}", unit="row")
         rows: list[tuple] = []
         with dst_conn.cursor() as cursor:
             for values in qs.iterator(chunk_size=batch):
@@ -176,4 +150,4 @@ class Command(BaseCommand):
             if rows:
                 cursor.executemany(insert, rows)
                 progress.update(len(rows))
-        progress.finish()
+        progress.close()

@@ -1,24 +1,27 @@
-"""``manage.py purge [--dry-run] [--only NAME …] [--list]``: apply the retention settings."""
+"""``manage.py purge [--dry-run] [--only NAME …] [--list] [--json] [--progress]``: apply the retention settings."""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError
+import json
+
+from django.core.management.base import CommandError
 
 from config import purge
-from config.management.oneline import one_line_errors
+from config.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Delete (or scrub) data past its retention, in small batches. --dry-run prints counts only."
+    progress_option = True
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
         parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these purgers")
         parser.add_argument("--batch-size", type=int, help="rows per transaction (default PURGE_BATCH_SIZE)")
         parser.add_argument("--list", action="store_true", help="list registered purgers and retentions")
+        parser.add_argument("--json", action="store_true",
+                            help='print {"dry_run", "purgers": {name: rows}, "total"} as JSON on stdout')
 
-    @one_line_errors("purge")
     def handle(self, *args, **opts):
         available = purge.purgers()
         if opts["list"]:
@@ -28,13 +31,18 @@ class Command(BaseCommand):
             return
         if opts["batch_size"] is not None and opts["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
-        try:
-            results = purge.run(names=opts["only"], dry_run=opts["dry_run"], batch_size=opts["batch_size"])
-        except KeyError as exc:
-            raise CommandError(f"unknown purger(s): {exc.args[0]}; known: {', '.join(available)}") from exc
-        except DatabaseError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise CommandError(f"database error ({exc.__class__.__name__}: {first}); is it migrated?") from exc
+        unknown = [n for n in opts["only"] or [] if n not in available]
+        if unknown:
+            raise CommandError(f"unknown purger(s): {', '.join(unknown)}; known: {', '.join(available)}")
+
+        def bar(name: str, total: int | None):
+            return self.progress(total=total, desc=f"{name} ({'counting' if opts['dry_run'] else 'purging'})",
+                                 unit="row")
+
+        results = purge.run(names=opts["only"], dry_run=opts["dry_run"], batch_size=opts["batch_size"], progress=bar)
+        if opts["json"]:
+            self.stdout.write(json.dumps({"dry_run": opts["dry_run"], "purgers": results, "total": sum(results.values())}))
+            return
         verb = "would purge" if opts["dry_run"] else "purged"
         for name, count in results.items():
             self.stdout.write(f"{name:<24} {verb} {count}")

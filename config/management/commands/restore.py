@@ -25,11 +25,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connections
 
 from config import dbtools
-from config.management.oneline import one_line_errors
+from config.management.base import OperatorCommand
 
 
 def _check_member(member: tarfile.TarInfo) -> None:
@@ -112,6 +112,18 @@ def _pg_restore_in_one_transaction(conn, source: Path) -> None:
 MEDIA_PREFIX = "media"
 
 
+class _Counted:
+    """A file read once from start to end (a tar stream), counting bytes into a progress bar."""
+
+    def __init__(self, raw, bar):
+        self.raw, self.bar = raw, bar
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.bar.update(len(data))
+        return data
+
+
 def _is_media(name: str) -> bool:
     return name == MEDIA_PREFIX or name.startswith(MEDIA_PREFIX + "/")
 
@@ -164,8 +176,9 @@ def media_swap(new_tree: Path, media_root: Path, staging: Path) -> int:
     return sum(1 for p in media_root.rglob("*") if p.is_file() and staging not in p.parents)
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Restore a backup made by `backup` (refuses a non-empty database without --force)."
+    progress_option = True
 
     def add_arguments(self, parser):
         parser.add_argument("path")
@@ -173,7 +186,6 @@ class Command(BaseCommand):
         parser.add_argument("--migrate", action="store_true", help="apply pending migrations afterwards")
         parser.add_argument("--database", default="default")
 
-    @one_line_errors("restore")
     def handle(self, *args, **opts):
         alias = opts["database"]
         path = Path(opts["path"])
@@ -199,7 +211,9 @@ class Command(BaseCommand):
                 # into a staging directory on MEDIA_ROOT's filesystem.  Nothing live is touched
                 # until the whole archive has been read.
                 try:
-                    with tarfile.open(path, "r:gz") as tar:
+                    with path.open("rb") as raw, self.progress(
+                        total=path.stat().st_size, desc="restore: reading", unit="B", unit_scale=True
+                    ) as bar, tarfile.open(fileobj=_Counted(raw, bar), mode="r|gz") as tar:
                         for member in tar:
                             _check_member(member)
                             if _is_media(member.name):
@@ -218,6 +232,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"restoring {path.name}: {manifest['engine']} database from {manifest['created_at']}"
                 )
+                self.note("restore: replacing the database (one transaction) …")
                 restore_database(alias, db_file, manifest["engine"])
                 if manifest.get("media"):
                     if staging is None:  # MEDIA_ROOT was empty when the backup was made

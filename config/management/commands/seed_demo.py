@@ -17,9 +17,10 @@ import zlib
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from config import clock
+from config.management.base import OperatorCommand
 
 MODERATOR_EMAIL = "demo-moderator@example.com"
 NAMES = [
@@ -42,7 +43,7 @@ def png(rgb: tuple[int, int, int], size: int = 64) -> bytes:
             + chunk(b"IDAT", zlib.compress(row * size)) + chunk(b"IEND", b""))
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Fill an empty development database with demo users, history, reports and a live room."
 
     def add_arguments(self, parser):

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connections, transaction
 from django.db.models import Model, Q, QuerySet
 
 from config import dbtools
+from config.management.base import OperatorCommand
 
 MODERATORS_GROUP = "Moderators"
 ALWAYS_KEPT = dbtools.MIGRATE_SEEDED | {"moderation.auditlog"}
@@ -141,7 +142,7 @@ class Plan:
                 dangling.update(**{f.attname: None})
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Delete all user data for a fresh start (keeps staff, the Moderators group and the audit log)."
 
     def add_arguments(self, parser):

@@ -16,11 +16,12 @@ import csv
 import re
 from datetime import datetime, time, timedelta, timezone
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
 from config import clock
 from config.errors import ApplicationError
+from config.management.base import OperatorCommand
 from invites import services
 from invites.exports import CSV_COLUMNS, code_row
 
@@ -50,7 +51,7 @@ def parse_expires(raw: str | None) -> datetime | None:
     return when
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create or list admin invite codes (CSV out)."
 
     def add_arguments(self, parser):

@@ -12,13 +12,14 @@ from __future__ import annotations
 import getpass
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from config.errors import ApplicationError
+from config.management.base import OperatorCommand
 from moderation import services
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create a moderator (staff + Moderators group) or promote an existing account."
 
     def add_arguments(self, parser):

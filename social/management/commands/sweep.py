@@ -1,10 +1,10 @@
 """``manage.py sweep``: finalise passed room deadlines and expire call invites once (cron-able;
 every server process also sweeps on its own)."""
 
-from django.core.management.base import BaseCommand
+from config.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "End rooms whose grace or timer deadline passed, move rooms of dead processes into grace, expire invites."
 
     def handle(self, *args, **options):
