@@ -49,7 +49,7 @@ VALID_ARGS = {
 
 def test_the_project_has_the_operator_commands():
     assert {"backup", "restore", "purge", "move_database", "doctor", "wipe_data", "seed_demo", "invitecodes",
-            "createmoderator", "sweep"} <= set(COMMANDS)
+            "createmoderator", "sweep", "asyncapi"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
@@ -64,6 +64,8 @@ CASES = [
        f"error: {name}: unrecognized arguments: --no-such-flag") for name in COMMANDS],
     *[(f"{name}-wrong-database-url", [name, *VALID_ARGS.get(name, [])], {"DATABASE_URL": REFUSED_PG},
        "error: DATABASE_URL: connection refused at 127.0.0.1:1") for name in NEEDS_DATABASE],
+    ("asyncapi-unwritable-file", ["asyncapi", "--file", "/proc/nope/asyncapi.json"], {},
+     "error: asyncapi: No such file or directory: /proc/nope/asyncapi.json"),
     ("sqlite-in-missing-directory", ["purge", "--dry-run"], {"DATABASE_URL": "sqlite:////nonexistent-dir/x.sqlite3"},
      "error: DATABASE_URL: cannot open SQLite file /nonexistent-dir/x.sqlite3"),
     ("unsupported-database-url", ["backup"], {"DATABASE_URL": "mysql://x/y"}, "error: configuration: DATABASE_URL:"),

@@ -4,13 +4,13 @@ counterpart of ``manage.py spectacular`` for the REST schema (``make types`` use
 
 import json
 
-from django.core.management.base import BaseCommand
-
+from config.management.base import OperatorCommand
 from realtime import asyncapi
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Write the AsyncAPI document of the WebSocket protocol (JSON) to stdout or --file."
+    requires_database = False  # a document built from code
 
     def add_arguments(self, parser):
         parser.add_argument("--file", help="write here instead of stdout")
