@@ -202,7 +202,7 @@ class UserAdmin(BaseUserAdmin):
     def banned_now(self, obj):
         return getattr(obj, "banned_now", None)
 
-    # Search: an exact USC ID finds its account through the growth issue's hash lookup, when present.
+    # Search: an exact USC ID finds its account through the keyed-hash lookup of the invites app.
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = (search_term or "").strip()

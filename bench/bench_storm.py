@@ -1,4 +1,4 @@
-"""The reconnect storm (issue 20): N live text rooms (2N sockets) on one Daphne process,
+"""The reconnect storm: N live text rooms (2N sockets) on one Daphne process,
 ``kill -9``, restart, every client reconnecting at once by REALTIME.md §7's rules (jittered
 exponential backoff, the server's retry hint on 4429/4503) → how many rooms were resumed, how many
 ended, how long until every socket is authenticated again.  In the same run, side by side on the

@@ -223,7 +223,7 @@ def load() -> Env:
             # switches for the three places that lean on framework internals (docs/ARCHITECTURE.md)
             "ASGI_ONE_HOP_HANDLER": _bool("ASGI_ONE_HOP_HANDLER", True),
             "WS_LEAN_DISPATCH": _bool("WS_LEAN_DISPATCH", True),
-            # realtime core (issue 3)
+            # realtime core: rooms, calls, presence
             "WS_AUTH_TIMEOUT_SECONDS": _float("WS_AUTH_TIMEOUT_SECONDS", 5.0),
             "WS_MAX_FRAME_BYTES": _int("WS_MAX_FRAME_BYTES", 64 * 1024),
             "WS_SEND_BUDGET_BYTES": _int("WS_SEND_BUDGET_BYTES", 256 * 1024),
@@ -258,7 +258,7 @@ def load() -> Env:
             "PURGE_ADMIN_SESSIONS_DAYS": _float("PURGE_ADMIN_SESSIONS_DAYS", 0.0),
             "PURGE_SCAN_ATTEMPTS_DAYS": _float("PURGE_SCAN_ATTEMPTS_DAYS", 30.0),
             "PURGE_READ_NOTIFICATIONS_DAYS": _float("PURGE_READ_NOTIFICATIONS_DAYS", 30.0),
-            # in the room (issue 4): chat, torch rule, signaling, retention
+            # in the room: chat, torch rule, signaling, retention
             "ROOM_MESSAGE_MAX_CHARS": _int("ROOM_MESSAGE_MAX_CHARS", 2000),
             "ROOM_MESSAGE_RATE_PER_10S": _int("ROOM_MESSAGE_RATE_PER_10S", 20),
             "ROOM_SIGNAL_RATE_PER_10S": _int("ROOM_SIGNAL_RATE_PER_10S", 200),

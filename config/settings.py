@@ -291,7 +291,7 @@ SHUTDOWN_GRACE_SECONDS = X["SHUTDOWN_GRACE_SECONDS"]
 SLOW_QUERY_MS = X["SLOW_QUERY_MS"]
 METRICS_TOKEN = X["METRICS_TOKEN"]
 
-# --- realtime / social (issue 3): see docs/REALTIME.md ---------------------------------------
+# --- realtime / social: rooms, calls, presence; see docs/REALTIME.md ---------------------------
 WS_AUTH_TIMEOUT_SECONDS = X["WS_AUTH_TIMEOUT_SECONDS"]
 WS_MAX_FRAME_BYTES = X["WS_MAX_FRAME_BYTES"]
 # Bytes a socket may have queued beyond Twisted's 64 KiB transport buffer before it is closed
@@ -315,7 +315,7 @@ INSTAGRAM_POSTS_MAX = X["INSTAGRAM_POSTS_MAX"]
 LOCATION_GRID_METERS = X["LOCATION_GRID_METERS"]  # stored coordinates are this grid's cell centres
 LOCATION_TTL_HOURS = X["LOCATION_TTL_HOURS"]  # a location not refreshed for this long is gone
 
-# --- in the room (issue 4): chat, torch rule, signaling; see docs/REALTIME.md ------------------
+# --- in the room: chat, torch rule, signaling; see docs/REALTIME.md ---------------------------
 TORCH_IDLE_SECONDS = X["TORCH_IDLE_SECONDS"]  # text rooms: silence before the inactivity warning
 TORCH_WARNING_SECONDS = X["TORCH_WARNING_SECONDS"]  # warning → room ends (reason "inactivity")
 ROOM_MESSAGE_MAX_CHARS = X["ROOM_MESSAGE_MAX_CHARS"]

@@ -314,7 +314,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             skip_user=self.user_id, ephemeral=True, layer=self.channel_layer,
         )
 
-    # --- in the room (issue 4): chat (persisted), typing and WebRTC signaling (relayed) ------------
+    # --- in the room: chat (persisted), typing and WebRTC signaling (relayed) ---------------------
     async def on_room_message(self, client_id: str, body: str):
         message, created, notices = await signaling.chat_send(
             user_id=self.user_id, sender_public_id=self.user.public_id, connection_id=self.channel_name,

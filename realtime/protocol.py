@@ -161,7 +161,7 @@ def _room_relay(d: dict) -> dict:
     return {"data": d["data"]}
 
 
-# --- in the room (issue 4): chat, typing, WebRTC signaling ------------------------------------
+# --- in the room: chat, typing, WebRTC signaling ---------------------------------------------
 def _room_message(d: dict) -> dict:
     body = d.get("body")
     if not isinstance(body, str):

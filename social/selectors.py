@@ -255,7 +255,7 @@ def _live_room_export(*, user_id: int, now: datetime) -> dict | None:
     return {"room_id": str(room.pk), "mode": room.mode, "started_at": room.started_at, "ends_at": room.ends_at}
 
 
-# --- in the room (issue 4): transcripts, evidence ---------------------------------------------------
+# --- in the room: transcripts, evidence -----------------------------------------------------------
 def _uuid_or_none(value) -> uuid.UUID | None:
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

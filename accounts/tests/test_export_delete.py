@@ -99,7 +99,7 @@ def test_invited_user_deletion_keeps_redemption_history(api, settings):
 
 def test_banned_account_keeps_its_email_after_deletion(auth_api, monkeypatch):
     client = auth_api(email="banned@example.com")
-    # the moderation issue's contract (a stub on this branch) is the only thing replaced
+    # only moderation's ban contract (``user_ban_active``) is replaced
     monkeypatch.setattr(
         "moderation.selectors.user_ban_active",
         lambda *, user_id: {"until": None, "reason": "abuse"} if user_id == client.user.pk else None,

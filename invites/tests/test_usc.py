@@ -1,8 +1,7 @@
 """USC card registration: parse rule, every attempt recorded, lockout, one account per card, bans,
 keyed hash + last 4, moderator lookup by full ID, student-domain email for card accounts.
 
-``moderation.selectors.user_ban_active`` is the moderation issue's contract (a stub here); the
-``banned`` fixture replaces only that selector.
+``banned`` replaces only the ``moderation.selectors.user_ban_active`` contract.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Safer, clearer admin actions (issue 18 §6): IP-range bans ask for confirmation; evidence and audit
+"""Safer, clearer admin actions: IP-range bans ask for confirmation; evidence and audit
 values read as a person would write them; buttons a moderator can't use are not shown; and the
 permission matrix of the case / appeal / preset / IP-ban actions."""
 

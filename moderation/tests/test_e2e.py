@@ -4,7 +4,6 @@ closing the user's sockets on two processes (runs once the realtime consumer exi
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import time
 from datetime import timedelta
@@ -107,10 +106,6 @@ def test_ban_is_enforced_at_once_on_another_process(daphne_factory, make_user, m
     assert server.request("GET", "/api/me/ban", token=token)[1]["banned"] is True
 
 
-_HAS_CONSUMER = importlib.util.find_spec("realtime.consumers") is not None
-
-
-@pytest.mark.skipif(not _HAS_CONSUMER, reason="needs the realtime consumer (realtime.consumers) — lands with issue 3")
 def test_ban_closes_the_users_sockets_on_every_process_with_4403(daphne_factory, make_user, make_session, moderator,
                                                                   settings):
     if not settings.REDIS_URL:

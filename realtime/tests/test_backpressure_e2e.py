@@ -1,4 +1,4 @@
-"""Bounded memory per socket on a real Daphne process (issue 13.5): a client that stops reading is
+"""Bounded memory per socket on a real Daphne process: a client that stops reading is
 closed once more than its send budget is queued for it (its room enters grace like any
 disconnect), the server's memory doesn't follow what its peer sends, and other rooms carry on.
 Frames over the transport's own limit are refused with close 1009 and a reason.  These tests also

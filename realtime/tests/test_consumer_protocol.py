@@ -53,7 +53,7 @@ async def test_no_auth_in_time_closes_4401(db, clients, settings):
 
 
 async def test_banned_user_closes_4403(ws_user, clients, monkeypatch):
-    # The moderation issue fills in bans; the hook is the contract selector.
+    # the ban is the contract selector moderation provides (``user_ban_active``)
     import moderation.selectors
 
     user, token = await ws_user()

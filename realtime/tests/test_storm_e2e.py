@@ -1,4 +1,4 @@
-"""A reduced reconnect storm (issue 20; the full one is ``bench/bench_storm.py``): 50 live rooms on
+"""A reduced reconnect storm (the full one is ``bench/bench_storm.py``): 50 live rooms on
 a real Daphne process, ``kill -9``, a new process, and all 100 clients reconnecting at once with
 REALTIME.md §7's jittered backoff.  Not a timing test: it pins that every room is resumed (none
 ended by the storm) and that every room's bookkeeping is still written exactly once afterwards.
