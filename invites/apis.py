@@ -141,7 +141,7 @@ class ReferralPreviewApi(APIView):
         extensions=raises(errors.ReferralInvalid),
     )
     def get(self, request, token: str):
-        return Response(ReferralPreviewOutputSerializer(services.referral_link_get(token=token)).data)
+        return Response(ReferralPreviewOutputSerializer(selectors.referral_link_get(token=token)).data)
 
 
 class NotificationListApi(APIView):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import QuerySet
 
+from invites import errors
 from invites.models import (
     InviteCode,
     InviteRedemption,
@@ -53,6 +54,18 @@ def earned_code_for_user(*, user_id: int) -> InviteCode | None:
 
 def my_invite(*, user, code: InviteCode | None, calls_completed: int) -> MyInvite:
     return MyInvite(calls_completed=calls_completed, calls_required=settings.INVITE_UNLOCK_CALLS, code=code)
+
+
+def referral_link_get(*, token: str) -> ReferralLink:
+    """The active intro link behind ``token`` (``ReferralInvalid`` otherwise)."""
+    link = (
+        ReferralLink.objects.select_related("target", "created_by")
+        .filter(token=(token or "").strip()[:32], is_active=True, target__deleted_at__isnull=True)
+        .first()
+    )
+    if link is None:
+        raise errors.ReferralInvalid(fields={"referral_token": [errors.ReferralInvalid.message]})
+    return link
 
 
 def notification_list_for_user(*, user, unread_only: bool = False) -> QuerySet[ReferralNotification]:

@@ -20,7 +20,7 @@ from django.db.models import Count, F, Q
 
 from accounts.models import User
 from config import clock, events, ratelimit
-from invites import errors
+from invites import errors, selectors
 from invites.models import (
     InviteCode,
     InviteRedemption,
@@ -191,20 +191,9 @@ def referral_create(*, actor: User, target: User, ip: str | None = None) -> Refe
     return link
 
 
-def referral_link_get(*, token: str) -> ReferralLink:
-    link = (
-        ReferralLink.objects.select_related("target", "created_by")
-        .filter(token=(token or "").strip()[:32], is_active=True, target__deleted_at__isnull=True)
-        .first()
-    )
-    if link is None:
-        raise errors.ReferralInvalid(fields={"referral_token": [errors.ReferralInvalid.message]})
-    return link
-
-
 def referral_accept(*, token: str, user: User, ip: str | None = None) -> ReferralNotification:
     """Inside sign-up: introduce the new ``user`` to the link's target (durable notification)."""
-    link = referral_link_get(token=token)
+    link = selectors.referral_link_get(token=token)
     note = ReferralNotification.objects.create(
         recipient=link.target, link=link, introducer=link.created_by, referred_user=user, created_at=clock.now()
     )

@@ -185,6 +185,11 @@ class Cooldown(models.Model):
         ]
         indexes = [models.Index(fields=["user_high", "until"], name="social_cooldown_high_idx")]
 
+    @staticmethod
+    def pair(a: int, b: int) -> tuple[int, int]:
+        """``(user_low, user_high)`` of two user ids, whichever order they come in."""
+        return (a, b) if a < b else (b, a)
+
 
 class SessionCompletion(models.Model):
     """A call that lasted at least ``CALL_COMPLETION_MIN_SECONDS`` (counted by the invites app)."""

@@ -53,12 +53,8 @@ def live_room_user_ids(*, user_ids) -> set[int]:
     return set(RoomParticipant.objects.live_for(*user_ids).values_list("user_id", flat=True))
 
 
-def _pair(a: int, b: int) -> tuple[int, int]:
-    return (a, b) if a < b else (b, a)
-
-
 def cooldown_until(*, user_id: int, other_id: int) -> datetime | None:
-    low, high = _pair(user_id, other_id)
+    low, high = Cooldown.pair(user_id, other_id)
     return (
         Cooldown.objects.filter(user_low_id=low, user_high_id=high, until__gt=clock.now())
         .values_list("until", flat=True)

@@ -138,10 +138,6 @@ def on_calls_completed(hook: Callable[..., object]) -> Callable[..., object]:
 
 
 # --- end (exactly once) -----------------------------------------------------------------------
-def _pair(a: int, b: int) -> tuple[int, int]:
-    return (a, b) if a < b else (b, a)
-
-
 def room_end_locked(*, room: Room, reason: str, actor_id: int | None, now: datetime) -> None:
     """End a room whose row the caller has locked (``select_for_update``) and seen live, and write
     its bookkeeping in the caller's transaction: the one way every room ends (user, ban, deletion,
@@ -171,7 +167,7 @@ def room_end_locked(*, room: Room, reason: str, actor_id: int | None, now: datet
             for me, other in ((a, b), (b, a))
         ]
     )
-    low, high = _pair(a, b)
+    low, high = Cooldown.pair(a, b)
     Cooldown.objects.update_or_create(
         user_low_id=low,
         user_high_id=high,
