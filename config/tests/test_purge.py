@@ -166,3 +166,31 @@ def test_json_on_stdout_progress_on_stderr(sessions):
     out, err = io.StringIO(), io.StringIO()
     call_command("purge", "--dry-run", "--json", stdout=out, stderr=err)  # not a terminal: no bars
     assert err.getvalue() == "" and json.loads(out.getvalue())["total"] == 0
+
+
+def test_dry_run_matches_the_real_run_for_every_purger_on_a_populated_database(settings, tmp_path, make_user,
+                                                                              make_session):
+    """The seeded demo (users, sessions, finished rooms with chat, reports, codes) plus revoked and
+    expired sessions, a year later: every registered purger has work, and the dry run's counts —
+    per purger and in total — are exactly what the real run then purges."""
+    settings.MEDIA_ROOT = str(tmp_path)
+    call_command("seed_demo", stdout=io.StringIO())
+    user = make_user()
+    now = clock.now()
+    for i in range(6):  # revoked long ago, half of them also long expired: two purgers select them
+        s = make_session(user)[0]
+        Session.objects.filter(pk=s.pk).update(revoked_at=now, **({"expires_at": now} if i % 2 else {}))
+    from django.test import Client
+
+    from accounts.services import make_permanent_request
+
+    make_permanent_request(user=user, email="purge@example.com", password="correct horse battery")
+    admin = Client()
+    admin.login(email="demo-moderator@example.com", password="demo-pass-1234")  # a Django admin session row
+    clock.advance(400 * 86400)
+    planned = purge.run(dry_run=True)
+    # a year on every session has expired: the revoked ones are counted once, by sessions_expired
+    assert planned["sessions_expired"] >= 6 and planned["sessions_revoked"] == 0
+    assert planned["room_message_bodies"] >= 24 and sum(1 for n in planned.values() if n) >= 4, planned
+    assert purge.run(batch_size=7) == planned
+    assert purge.run(dry_run=True) == {name: 0 for name in planned}
