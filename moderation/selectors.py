@@ -313,7 +313,7 @@ def db_table_stats() -> list[dict]:
 
 
 def dashboard_stats() -> dict:
-    from realtime.presence import online_user_count
+    from presence import online_user_count
 
     now = clock.now()
     return {

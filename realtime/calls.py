@@ -20,7 +20,7 @@ from django.core.cache import cache
 from accounts.models import User
 from config import clock, events, ratelimit
 from config.errors import ApplicationError
-from realtime import presence
+import presence
 from social import errors, selectors, services
 from accounts.selectors import user_card
 from social.models import Room

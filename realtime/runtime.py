@@ -171,7 +171,7 @@ def _install_sigterm(loop: asyncio.AbstractEventLoop) -> None:
 def release_users(*, user_ids: set[int]) -> None:
     """Sync: this process is going away — its users' rooms go to grace now (peers are told),
     instead of waiting for their leases to expire."""
-    from realtime import presence
+    import presence
     from social.services import room_participant_disconnected
 
     remaining: dict[int, int] = {}

@@ -10,7 +10,8 @@ from django.conf import settings
 from accounts.models import User
 from accounts.services import session_authenticate, session_live_here
 from config import events
-from realtime import presence
+import presence
+from realtime import selectors as queue_selectors
 from realtime.protocol import CLOSE_AUTH_FAILED, CLOSE_BANNED
 from social import errors, selectors, services
 from accounts.selectors import user_card
@@ -89,7 +90,7 @@ def presence_state(*, user_id: int) -> str:
 def queue_page(
     *, user_id: int, offset: int = 0, limit: int = 50, include_cooldown: bool = False, nearby: bool = False
 ) -> dict:
-    total, page = selectors.queue_list_for_user(
+    total, page = queue_selectors.queue_list_for_user(
         user_id=user_id, offset=offset, limit=limit, include_cooldown=include_cooldown, nearby=nearby
     )
     return {

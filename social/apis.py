@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -12,7 +11,6 @@ from rest_framework.response import Response
 from accounts.selectors import user_get_by_public_id
 from config import clock
 from rest_framework.views import APIView
-from realtime import services as rt
 from config.openapi import raises
 from social import errors, selectors, services
 from accounts.selectors import user_card
@@ -22,37 +20,9 @@ from social.serializers import (
     CallHistoryOutputSerializer,
     CallHistoryPageOutputSerializer,
     CooldownListOutputSerializer,
-    QueuePageOutputSerializer,
-    QueueQueryInputSerializer,
     TranscriptMessageOutputSerializer,
     TranscriptPageOutputSerializer,
 )
-
-
-class QueueApi(APIView):
-    @extend_schema(
-        parameters=[QueueQueryInputSerializer],
-        responses={200: QueuePageOutputSerializer},
-        tags=["social"],
-        summary="Available users for me (paginated with offset/limit)",
-        description=(
-            "The queue as the caller sees it: never themselves, people in a call, blocked either way, banned, "
-            "skipped this visit, or (unless `include_cooldown`) in cooldown with them. Referral intros first, "
-            "then the most recently active. The WebSocket `queue.get` answers the same."
-        ),
-    )
-    def get(self, request):
-        query = QueueQueryInputSerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        data = query.validated_data
-        page = rt.queue_page(
-            user_id=request.user.pk,
-            offset=data["offset"],
-            limit=data.get("limit") or settings.QUEUE_PAGE_SIZE,
-            include_cooldown=data["include_cooldown"],
-            nearby=data["nearby"],
-        )
-        return Response(QueuePageOutputSerializer(page).data)
 
 
 class BlockListApi(APIView):

@@ -13,10 +13,4 @@ class SocialConfig(AppConfig):
 
             return room_live_count()
 
-        def online_users() -> int:
-            from realtime.presence import online_user_count
-
-            return online_user_count()
-
         metrics.gauge_fn("live_rooms", live_rooms, "rooms currently live (active or in grace)")
-        metrics.gauge_fn("online_users", online_users, "users with at least one live socket (all processes)")

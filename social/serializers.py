@@ -12,29 +12,6 @@ class SocialUserCardSerializer(serializers.Serializer):
     instagram_posts = serializers.ListField(child=serializers.URLField(), help_text="Public Instagram post links")
 
 
-class QueueEntryOutputSerializer(SocialUserCardSerializer):
-    cooldown_until = serializers.DateTimeField(allow_null=True)
-    distance = serializers.ChoiceField(
-        choices=["< 1 km", "1–5 km", "5–25 km", "far"],
-        allow_null=True,
-        help_text="How far away this person is, as a bucket; null unless both of you share a live location.",
-    )
-
-
-class QueuePageOutputSerializer(serializers.Serializer):
-    total = serializers.IntegerField()
-    offset = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    results = QueueEntryOutputSerializer(many=True)
-
-
-class QueueQueryInputSerializer(serializers.Serializer):
-    offset = serializers.IntegerField(min_value=0, max_value=100_000, default=0)
-    limit = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    include_cooldown = serializers.BooleanField(default=False)
-    nearby = serializers.BooleanField(default=False, help_text="Nearest first (needs your live location).")
-
-
 class CallHistoryOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     room_id = serializers.UUIDField(help_text="Also accepted by /api/rooms/<room_id>/messages.")

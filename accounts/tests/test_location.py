@@ -12,7 +12,7 @@ from accounts import location
 from accounts.models import User, UserLocation
 from config import clock
 from moderation.models import AuditLog
-from realtime import presence
+import presence
 from social import services as social_services
 
 # --- Instagram posts ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from tests.servers import free_port
 
 @pytest.fixture
 def redis_unreachable(monkeypatch):
-    from realtime import presence
+    import presence
 
     # presence builds its store (a Redis client) once per process: build a throwaway one for the
     # unreachable server, and give the next test the process's own back (monkeypatch restores it)

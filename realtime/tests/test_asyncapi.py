@@ -365,7 +365,8 @@ def test_events_outside_the_session_validate_as_the_services_send_them(make_user
 
     from invites import services as invites
     from moderation import services as moderation
-    from realtime import calls, presence
+    import presence
+    from realtime import calls
     from social import services as social
     from social.errors import PeerInCall
 

@@ -292,7 +292,7 @@ async def test_a_real_ban_ends_the_room_kicks_the_sockets_and_blocks_reconnects(
     await again.send({"type": "auth", "token": ca.token})
     assert await again.expect_close() == 4403
     # even with a (stale) available socket entry somewhere, the banned user stays out of queues
-    from realtime import presence
+    import presence
 
     await sync_to_async(presence.socket_touch)(user_id=a.pk, socket_id="stale-elsewhere", available=True)
     await available(cb)

@@ -61,7 +61,7 @@ def test_sweep_with_nothing_due_is_four_queries(make_user, django_assert_num_que
 
 @pytest.mark.django_db
 def test_invite_send_and_accept_query_counts(make_user, django_assert_num_queries):
-    from realtime import presence
+    import presence
 
     a, b = make_user("A"), make_user("B")
     presence.socket_touch(user_id=b.pk, socket_id="b", available=True)

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from config import clock
-from realtime import presence
+import presence
 from social import services
 
 

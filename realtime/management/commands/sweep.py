@@ -3,12 +3,12 @@ every server process also sweeps on its own)."""
 
 from config.management.base import OperatorCommand
 
+from realtime.runtime import tick
+
 
 class Command(OperatorCommand):
     help = "End rooms whose grace or timer deadline passed, move rooms of dead processes into grace, expire invites."
 
     def handle(self, *args, **options):
-        from realtime.runtime import tick
-
         result = tick(user_ids=set(), renew=False)
         self.stdout.write(" ".join(f"{k}={v}" for k, v in sorted(result.items())))

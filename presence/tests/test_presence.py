@@ -2,10 +2,9 @@
 user's sockets, entries that expire on their own, the online count contract."""
 
 import pytest
-from django.core.management import call_command
 
 from config import clock
-from realtime import presence
+import presence
 
 
 @pytest.fixture(autouse=True)
@@ -60,17 +59,3 @@ def test_deadline_queue_pops_each_member_once():
     assert store.due_pop("t", 15.0) == []
     store.due_remove("t", "b")
     assert store.due_pop("t", 30.0) == []
-
-
-def test_sweep_command_finalises_rooms(make_user, capsys):
-    from social import services
-    from social.models import Room
-
-    a, b = make_user(), make_user()
-    room = services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="text", seconds=60)
-    clock.advance(61)
-    call_command("sweep")
-    assert "timer_ended=1" in capsys.readouterr().out
-    assert Room.objects.get(pk=room.pk).end_reason == "timer"
-    call_command("sweep")
-    assert "timer_ended=0" in capsys.readouterr().out
