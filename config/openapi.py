@@ -6,7 +6,7 @@
   *inherits* is never used: drf-spectacular's ``get_doc`` falls back on base classes, which is how
   a framework base class's docstring ended up describing most operations.
 - Every operation documents its error responses in the one error shape (``ErrorResponse``):
-  generic ones by rule (400 on input, 401 when authenticated, 403 ``ip_banned`` always and
+  generic ones by rule (400 on input, 401 wherever a token is checked, 403 ``ip_banned`` always and
   ``banned`` where the ban gate applies, 404 on path ids, 413/415 on request bodies, 503
   ``unavailable`` with ``Retry-After`` everywhere) and the view's own domain errors, declared with
   ``raises(...)`` next to its ``@extend_schema`` (their status and code come from the error
@@ -56,6 +56,7 @@ ERROR_COMPONENT = {
 _INVALID = (400, "invalid", "a field is missing or wrong (see `fields`)")
 _MALFORMED = (400, "malformed_request", "the body is not valid JSON")
 _NOT_AUTHENTICATED = (401, "not_authenticated", "no, an invalid, an expired or a revoked session token")
+_DEAD_TOKEN = (401, "not_authenticated", "a session token was sent and is invalid, expired or revoked (none is needed)")
 _IP_BANNED = (403, "ip_banned", "requests from your network are blocked")
 _BANNED = (403, "banned", "your account is banned (`until`, `reason`)")
 _NOT_FOUND = (404, "not_found", "no such object, or not yours")
@@ -109,6 +110,11 @@ class AutoSchema(SpectacularAutoSchema):
     def _authenticated(self) -> bool:
         return not any(isinstance(p, AllowAny) for p in self.view.get_permissions())
 
+    def _checks_tokens(self) -> bool:
+        """Whether a token that is sent is checked: every view with authenticators, also an
+        ``AllowAny`` one (a bad token is a 401 there too; views that ignore tokens have none)."""
+        return bool(self.view.get_authenticators())
+
     def _ban_gated(self) -> bool:
         if not self._authenticated() or getattr(self.view, "allowed_while_banned", False):
             return False
@@ -142,6 +148,8 @@ class AutoSchema(SpectacularAutoSchema):
             add(*_MEDIA_TYPE)
         if self._authenticated():
             add(*_NOT_AUTHENTICATED)
+        elif self._checks_tokens():
+            add(*_DEAD_TOKEN)
         add(*_IP_BANNED)
         if self._ban_gated():
             add(*_BANNED)

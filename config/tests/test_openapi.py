@@ -93,8 +93,8 @@ def test_every_operation_documents_its_errors_in_the_one_shape(schema):
             assert response["x-error-codes"], (name, status)
             if status in ("429", "503"):
                 assert "Retry-After" in response["headers"], (name, status)
-        authenticated = {"bearerAuth": []} in op.get("security", []) and {} not in op.get("security", [])
-        if authenticated:
+        # a token that is sent is checked, also where none is needed (POST /api/usc/scan): 401
+        if {"bearerAuth": []} in op.get("security", []):
             assert 401 in statuses, name
         if "requestBody" in op:
             assert {400, 413, 415} <= statuses, name
@@ -122,3 +122,17 @@ def test_security_is_listed_once_per_operation(schema):
         security = op.get("security", [])
         assert len(security) == len({tuple(sorted(s)) for s in security}), f"{name}: {security}"
     assert schema["components"]["securitySchemes"] == {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+
+
+@pytest.mark.django_db
+def test_a_dead_token_on_an_operation_that_needs_none_is_a_documented_401(schema, api, auth_api):
+    """POST /api/usc/scan is open to visitors but records a signed-in caller: a revoked token is
+    refused (401), not ignored — and the schema says so (schemathesis found it undocumented)."""
+    client = auth_api()
+    assert client.post("/api/auth/logout").status_code == 204
+    resp = client.post("/api/usc/scan", {"raw": "1234567890"}, format="json")
+    assert resp.status_code == 401, resp.content
+    op = dict(operations(schema))["POST /api/usc/scan"]
+    assert {"bearerAuth": []} in op["security"] and {} in op["security"]
+    assert "not_authenticated" in op["responses"]["401"]["x-error-codes"]
+    assert "401" not in dict(operations(schema))["POST /api/auth/guest"]["responses"]  # tokens ignored there

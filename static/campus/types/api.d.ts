@@ -4131,6 +4131,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Not authenticated: `not_authenticated` — a session token was sent and is invalid, expired or revoked (none is needed) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Forbidden: `ip_banned` — requests from your network are blocked; `card_banned` — This card can't be used to register. */
             403: {
                 headers: {
