@@ -1036,7 +1036,8 @@ function renderEnded() {
       peer ? avatar(peer, "big") : null,
       h("p.lead", null, why),
       e.duration_seconds !== undefined ? h("p.muted", null, `You talked for ${fmtDuration(e.duration_seconds)}.`) : null,
-      e.cooldown_until ? h("p.muted.small", null, `You can call each other again after ${fmtTime(e.cooldown_until)}.`) : null,
+      e.cooldown_until && Date.parse(e.cooldown_until) > Date.now() + 60_000
+        ? h("p.muted.small", null, `You can call each other again after ${fmtTime(e.cooldown_until)}.`) : null,
       h("div.row.center", null,
         h("a.button.primary", { href: "#/queue", onclick: () => { state.ended = null; } }, "Back to people"),
         h("a.button.secondary", { href: "#/history", onclick: () => { state.ended = null; } }, "History"),
