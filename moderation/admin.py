@@ -34,11 +34,18 @@ EXPIRY_CHOICES = [
 EXPIRY_DELTAS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
-def _user_link(user):
+def _user_link(user, *, short: bool = False):
+    """A link to the user's page: ``Name (email #id)``, or in list columns ``Name #id``."""
     if user is None:
         return "—"
     url = reverse("admin:accounts_user_change", args=[user.pk])
+    if short:
+        return format_html('<a href="{}">{}</a>&nbsp;<small>#{}</small>', url, user.name or "?", user.pk)
     return format_html('<a href="{}">{}</a>', url, str(user))
+
+
+def _short_user(user):
+    return f"{user.name} #{user.pk}" if user is not None else display.EMPTY
 
 
 def run_service(request, fn, success: str, **kwargs):
@@ -156,7 +163,7 @@ def render_notes(notes) -> str:
 
 def _fact(key: str, value) -> str:
     if key in ("duration", "duration_seconds", "seconds"):
-        return display.seconds(value)
+        return display.duration(value)
     return display.plain(value)
 
 
@@ -218,19 +225,19 @@ def render_evidence(evidence) -> str:
 class ReportAdmin(admin.ModelAdmin):
     form = ReportAdminForm
     change_form_template = "admin/moderation/report/change_form.html"
-    list_display = ["id", "reported_link", "category", "status", "auto_banned", "prior_reports_col",
-                    "assigned_to", "created_at"]
+    list_display = ["id", "reported_short", "category", "status", "auto", "prior_reports_col",
+                    "assignee_short", "filed"]
     list_display_links = ["id"]
     list_filter = ["status", "auto_banned", "category"]
     search_fields = ["reported__name", "reported__email", "reporter__name", "reporter__email", "=id"]
-    readonly_fields = ["reporter_link", "reported_link", "category", "details", "room_id", "created_at", "status",
-                       "action_taken", "resolved_at", "resolved_by", "assigned_to", "auto_banned", "prior_reports_col",
+    readonly_fields = ["reporter_link", "reported_link", "category", "details", "room_id", "created_when", "status",
+                       "action_taken", "resolved_when", "resolved_by", "assigned_to", "auto_banned", "prior_reports_col",
                        "evidence_display", "notes_thread"]
     fieldsets = (
-        ("Report", {"fields": ("reporter_link", "reported_link", "category", "details", "created_at",
+        ("Report", {"fields": ("reporter_link", "reported_link", "category", "details", "created_when",
                                "prior_reports_col", "auto_banned")}),
         ("Evidence", {"fields": ("room_id", "evidence_display")}),
-        ("Handling", {"fields": ("status", "action_taken", "assigned_to", "resolved_at", "resolved_by")}),
+        ("Handling", {"fields": ("status", "action_taken", "assigned_to", "resolved_when", "resolved_by")}),
         ("Notes about this user", {"fields": ("notes_thread", "new_note")}),
     )
     # Permanent bans only from the case page, with a confirmation.
@@ -252,11 +259,35 @@ class ReportAdmin(admin.ModelAdmin):
     def reported_link(self, obj):
         return _user_link(obj.reported)
 
+    @admin.display(description="Reported user", ordering="reported__name")
+    def reported_short(self, obj):
+        return _user_link(obj.reported, short=True)
+
+    @admin.display(description="Auto-ban", boolean=True, ordering="auto_banned")
+    def auto(self, obj):
+        return obj.auto_banned
+
+    @admin.display(description="Assigned", ordering="assigned_to__name")
+    def assignee_short(self, obj):
+        return _short_user(obj.assigned_to)
+
+    @admin.display(description="Filed", ordering="created_at")
+    def filed(self, obj):
+        return display.when(obj.created_at, seconds=False)
+
+    @admin.display(description="Filed")
+    def created_when(self, obj):
+        return display.when(obj.created_at)
+
+    @admin.display(description="Resolved at")
+    def resolved_when(self, obj):
+        return display.when(obj.resolved_at)
+
     @admin.display(description="Reporter")
     def reporter_link(self, obj):
         return _user_link(obj.reporter)
 
-    @admin.display(description="Other reports against this user", ordering="prior_reports")
+    @admin.display(description="Other reports", ordering="prior_reports")
     def prior_reports_col(self, obj):
         count = getattr(obj, "prior_reports", 0)
         if not count:
@@ -377,7 +408,7 @@ class ReportAdmin(admin.ModelAdmin):
         nxt = cases.open_reports_for(user_id=user_id).first() if user_id else None
         if nxt is None:
             messages.info(request, "No open case left.")
-            return HttpResponseRedirect(reverse("admin:moderation_report_changelist"))
+            return HttpResponseRedirect(reverse("admin:moderation_cases"))
         return HttpResponseRedirect(reverse("admin:moderation_report_change", args=[nxt.pk]))
 
     def render_change_form(self, request, context, *args, **kwargs):
@@ -451,8 +482,7 @@ def intermediate(modeladmin, request, queryset, *, action: str, title: str, form
 
 @admin.register(Ban)
 class BanAdmin(admin.ModelAdmin):
-    list_display = ["id", "user_link", "state", "expires_at", "automatic", "reason", "created_by", "created_at",
-                    "lifted_at", "lifted_by"]
+    list_display = ["id", "user_short", "state", "until", "automatic", "reason", "by", "created"]
     list_filter = [ActiveBanFilter, "automatic"]
     search_fields = ["user__name", "user__email", "reason", "=user__id"]
     readonly_fields = ["user_link", "reason", "created_at", "created_by", "expires_at", "automatic", "report",
@@ -471,10 +501,26 @@ class BanAdmin(admin.ModelAdmin):
     def user_link(self, obj):
         return _user_link(obj.user)
 
+    @admin.display(description="User", ordering="user__name")
+    def user_short(self, obj):
+        return _user_link(obj.user, short=True)
+
+    @admin.display(description="Until", ordering="expires_at")
+    def until(self, obj):
+        return display.when(obj.expires_at, seconds=False) if obj.expires_at else "never"
+
+    @admin.display(description="By", ordering="created_by__name")
+    def by(self, obj):
+        return _short_user(obj.created_by) if obj.created_by_id else "automatic"
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj):
+        return display.when(obj.created_at, seconds=False)
+
     @admin.display(description="State")
     def state(self, obj):
         if obj.lifted_at:
-            return "lifted"
+            return f"lifted {display.when(obj.lifted_at, seconds=False)}"
         if obj.is_active(clock.now()):
             return "active (permanent)" if obj.permanent else "active"
         return "expired"
@@ -601,7 +647,7 @@ class WarningPresetAdmin(admin.ModelAdmin):
 
 @admin.register(Strike)
 class StrikeAdmin(admin.ModelAdmin):
-    list_display = ["id", "user_link", "created_at", "created_by", "acknowledged_at", "withdrawn_at", "short_text"]
+    list_display = ["id", "user_short", "created", "by", "acknowledged", "withdrawn", "short_text"]
     list_filter = [("withdrawn_at", admin.EmptyFieldListFilter), ("acknowledged_at", admin.EmptyFieldListFilter)]
     search_fields = ["user__name", "user__email", "text"]
     readonly_fields = ["user_link", "text", "preset", "report", "created_at", "created_by", "acknowledged_at",
@@ -619,6 +665,26 @@ class StrikeAdmin(admin.ModelAdmin):
     @admin.display(description="User")
     def user_link(self, obj):
         return _user_link(obj.user)
+
+    @admin.display(description="User", ordering="user__name")
+    def user_short(self, obj):
+        return _user_link(obj.user, short=True)
+
+    @admin.display(description="Given", ordering="created_at")
+    def created(self, obj):
+        return display.when(obj.created_at, seconds=False)
+
+    @admin.display(description="By", ordering="created_by__name")
+    def by(self, obj):
+        return _short_user(obj.created_by)
+
+    @admin.display(description="Acknowledged", ordering="acknowledged_at")
+    def acknowledged(self, obj):
+        return display.when(obj.acknowledged_at, seconds=False)
+
+    @admin.display(description="Withdrawn", ordering="withdrawn_at")
+    def withdrawn(self, obj):
+        return display.when(obj.withdrawn_at, seconds=False)
 
     @admin.display(description="Text")
     def short_text(self, obj):
@@ -652,7 +718,7 @@ class AppealAdmin(admin.ModelAdmin):
     """The appeal queue: pending first, oldest first.  Approve lifts the ban (every process) or
     withdraws the warning; reject needs a reason the user is shown."""
 
-    list_display = ["id", "user_link", "subject", "status", "created_at", "decided_by", "decided_at"]
+    list_display = ["id", "user_short", "subject", "status", "short_text", "filed", "decided_by_short"]
     list_filter = [AppealStatusFilter]
     search_fields = ["user__name", "user__email", "text"]
     readonly_fields = ["user_link", "subject", "text", "created_at", "status", "decided_at", "decided_by",
@@ -677,6 +743,22 @@ class AppealAdmin(admin.ModelAdmin):
     def user_link(self, obj):
         return _user_link(obj.user)
 
+    @admin.display(description="User", ordering="user__name")
+    def user_short(self, obj):
+        return _user_link(obj.user, short=True)
+
+    @admin.display(description="Why")
+    def short_text(self, obj):
+        return obj.text if len(obj.text) <= 80 else obj.text[:79] + "…"
+
+    @admin.display(description="Filed", ordering="created_at")
+    def filed(self, obj):
+        return display.when(obj.created_at, seconds=False)
+
+    @admin.display(description="Decided by", ordering="decided_by__name")
+    def decided_by_short(self, obj):
+        return _short_user(obj.decided_by)
+
     @admin.display(description="Appeal of")
     def subject(self, obj):
         if obj.ban_id:
@@ -693,7 +775,8 @@ class AppealAdmin(admin.ModelAdmin):
             for a in queryset
         )
         if n:
-            messages.success(request, f"Approved {n} appeal(s); the users are told.")
+            messages.success(request, f"Approved {n} appeal{'s' if n != 1 else ''}; "
+                                      f"{'the users are' if n != 1 else 'the user is'} told.")
 
     @admin.action(description="Reject (with a reason shown to the user)", permissions=["change"])
     def reject(self, request, queryset):
@@ -705,7 +788,8 @@ class AppealAdmin(admin.ModelAdmin):
                 for a in queryset
             )
             if n:
-                messages.success(request, f"Rejected {n} appeal(s); the users are told.")
+                messages.success(request, f"Rejected {n} appeal{'s' if n != 1 else ''}; "
+                                          f"{'the users are' if n != 1 else 'the user is'} told.")
             return None
         return intermediate(self, request, queryset, action="reject", title="Reject appeals", form=form,
                             button="Reject")

@@ -23,10 +23,10 @@ USER_KEYS = frozenset({"user_id", "assigned_to", "reported_user_id", "source_use
 LABELS = {"until": "until", "ban_id": "ban", "warning_id": "warning", "appeal_id": "appeal", "report_id": "report",
           "note_id": "note", "reported_user_id": "reported user", "source_user_id": "source user",
           "referred_user_id": "referred user", "user_id": "user", "assigned_to": "assigned to",
-          "open_reports": "open reports", "is_staff": "staff", "is_superuser": "superuser", "is_active": "active"}
+          "open_reports": "open reports", "duration_seconds": "duration", "room_id": "room", "is_staff": "staff", "is_superuser": "superuser", "is_active": "active"}
 
 
-def when(value) -> str:
+def when(value, *, seconds: bool = True) -> str:
     """A moment as ``2026-11-22 11:00:05 CET`` in the current time zone; "—" for nothing.
     Accepts datetimes and ISO-8601 strings (what evidence snapshots and audit JSON hold)."""
     if value in (None, ""):
@@ -39,7 +39,7 @@ def when(value) -> str:
     if timezone.is_naive(value):
         value = timezone.make_aware(value, dt_timezone.utc)
     local = timezone.localtime(value)
-    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}" if seconds else f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -54,7 +54,8 @@ def _parse_moment(text: str) -> datetime | None:
         return None
 
 
-def seconds(value) -> str:
+def duration(value) -> str:
+    """Seconds as ``3 min 4 s``."""
     try:
         total = int(value)
     except (TypeError, ValueError):
