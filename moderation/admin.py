@@ -225,7 +225,7 @@ def render_evidence(evidence) -> str:
 class ReportAdmin(admin.ModelAdmin):
     form = ReportAdminForm
     change_form_template = "admin/moderation/report/change_form.html"
-    list_display = ["id", "reported_short", "category", "status", "auto", "prior_reports_col",
+    list_display = ["id", "reported_short", "category", "status", "auto", "others",
                     "assignee_short", "filed"]
     list_display_links = ["id"]
     list_filter = ["status", "auto_banned", "category"]
@@ -259,9 +259,13 @@ class ReportAdmin(admin.ModelAdmin):
     def reported_link(self, obj):
         return _user_link(obj.reported)
 
-    @admin.display(description="Reported user", ordering="reported__name")
+    @admin.display(description="User", ordering="reported__name")
     def reported_short(self, obj):
         return _user_link(obj.reported, short=True)
+
+    @admin.display(description="Others", ordering="prior_reports")
+    def others(self, obj):  # the list's narrow column: other reports against this user
+        return self.prior_reports_col(obj)
 
     @admin.display(description="Auto-ban", boolean=True, ordering="auto_banned")
     def auto(self, obj):
@@ -287,7 +291,7 @@ class ReportAdmin(admin.ModelAdmin):
     def reporter_link(self, obj):
         return _user_link(obj.reporter)
 
-    @admin.display(description="Other reports", ordering="prior_reports")
+    @admin.display(description="Other reports against this user", ordering="prior_reports")
     def prior_reports_col(self, obj):
         count = getattr(obj, "prior_reports", 0)
         if not count:
