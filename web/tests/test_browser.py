@@ -553,6 +553,13 @@ def test_invite_outcomes_torch_rule_block_devices_and_ban(daphne_factory, make_u
     blocked.get_by_role("button", name="Unblock").click()
     expect(toast(dan)).to_contain_text("Cat is unblocked.")
     expect(blocked).to_contain_text("You haven't blocked anyone.")
+    # (and, signed in, registers his USC card from there: no BarcodeDetector, so typed)
+    dan.get_by_role("link", name="Register your USC card").click()
+    dan.get_by_label("Student ID (10 digits)").fill("5550001234")
+    dan.get_by_role("button", name="Register my card").click()
+    expect(toast(dan)).to_contain_text("USC card ending 1234 registered.")
+    expect(dan.get_by_role("heading", name="Your invite code")).to_be_visible()  # back on "Me"
+    assert UscCardRegistration.objects.get(user__name="Dan").last4 == "1234"
     dan.get_by_role("link", name="People").click()
     expect(dan.locator("article.person", has_text="Cat")).to_be_visible()
     expect(cat.locator("article.person", has_text="Dan")).to_be_visible(timeout=15_000)
@@ -587,6 +594,7 @@ def test_invite_outcomes_torch_rule_block_devices_and_ban(daphne_factory, make_u
     phone.get_by_role("button", name="Log in").click()
     expect(phone.get_by_role("heading", name="People around")).to_be_visible()
     phone.wait_for_function("() => window.campus.session && window.campus.session.state === 'open'")
+    phone.evaluate("() => { window.closedWith = []; window.campus.session.on('signed_out', (e) => window.closedWith.push(e.code)); }")
     cat.get_by_role("link", name="Me", exact=True).click()  # the devices list, read again
     expect(devices.locator("li")).to_have_count(2)
     expect(devices.locator("li", has_text="Browser on Android")).to_contain_text("Sign out")
@@ -596,6 +604,8 @@ def test_invite_outcomes_torch_rule_block_devices_and_ban(daphne_factory, make_u
     expect(devices.locator("li")).to_have_count(1)
     expect(phone.get_by_role("heading", name="Meet someone new on campus")).to_be_visible()
     expect(toast(phone)).to_contain_text("You were signed out. Sign in again.")
+    assert phone.evaluate("() => window.closedWith") == [4401]
+    assert phone.evaluate("() => sessionStorage.getItem('campus.token')") is None
     shot(phone, "16-signed-out-phone")
 
     # her data, as a JSON download
