@@ -336,11 +336,14 @@ class ReportAdmin(admin.ModelAdmin):
             messages.success(request, f"{CASE_DECISION_TEXT[key]} ({decided} report{'s' if decided != 1 else ''} "
                                       f"in {len(user_ids)} case{'s' if len(user_ids) != 1 else ''}).")
 
-    @admin.action(description="Decide the cases: ban 24 h", permissions=["change"])
+    def has_ban_permission(self, request):
+        return self.has_change_permission(request) and request.user.has_perm("moderation.add_ban")
+
+    @admin.action(description="Decide the cases: ban 24 h", permissions=["ban"])
     def resolve_ban_24h(self, request, queryset):
         self._decide_cases(request, queryset, "ban_24h")
 
-    @admin.action(description="Decide the cases: ban 7 days", permissions=["change"])
+    @admin.action(description="Decide the cases: ban 7 days", permissions=["ban"])
     def resolve_ban_7d(self, request, queryset):
         self._decide_cases(request, queryset, "ban_7d")
 

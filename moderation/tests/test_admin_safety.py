@@ -157,6 +157,10 @@ def test_report_page_shows_only_the_usable_buttons(moderator, staff_without_grou
     assert "btn-warn" in page and "btn-ban" not in page and 'name="new_note"' in page
     resp = _client(deciding).post(f"/admin/moderation/report/{report.pk}/act/", {"do": "ban_7d"})
     assert resp.status_code == 403 and not Ban.objects.exists()
+    queue = _client(deciding).get("/admin/moderation/report/").content.decode()
+    assert 'value="dismiss"' in queue and 'value="resolve_ban_24h"' not in queue  # the bulk ban too
+    _client(deciding).post("/admin/moderation/report/", {"action": "resolve_ban_7d", "_selected_action": [report.pk]})
+    assert not Ban.objects.exists()
 
     # View only: no decision form, no note box, no save buttons.
     viewer = _with_perms(make_report().reporter, "view_report")
