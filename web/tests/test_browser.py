@@ -139,7 +139,7 @@ def open_page(browser):
         ctx.close()
 
 
-def sign_up(page, base_url: str, name: str, *, photo: str) -> None:
+def sign_up(page, base_url: str, name: str, *, photo: str, shots: str = "") -> None:
     page.goto(base_url + "/")
     page.get_by_label("Your first name").fill(name)
     page.get_by_role("button", name="Start chatting").click()
@@ -153,6 +153,9 @@ def sign_up(page, base_url: str, name: str, *, photo: str) -> None:
         )
     page.get_by_role("button", name="Use this photo").click()
     page.get_by_role("heading", name="Say hi in a short video").wait_for()
+    if shots:
+        page.wait_for_function("() => { const v = document.querySelector('video.selfie'); return v && v.videoWidth > 0; }")
+        shot(page, shots)
     page.get_by_role("link", name="Skip for now").click()
     page.get_by_role("heading", name="People around").wait_for()
 
@@ -233,7 +236,7 @@ def test_two_students_call_survive_kill9_and_find_it_in_history(daphne_factory, 
     expect(ann.get_by_role("heading", name="Meet someone new on campus")).to_be_visible()
     shot(ann, "01-welcome")
     sign_up(ann, server.base_url, "Ann", photo="camera")
-    sign_up(ben, server.base_url, "Ben", photo="file")
+    sign_up(ben, server.base_url, "Ben", photo="file", shots="03-intro-video-step-phone")
     shot(ben, "03-queue-empty-phone")
 
     # both go available and see each other
@@ -427,6 +430,7 @@ def test_join_link_and_usc_card_start_invite_only_sign_up(daphne_factory, make_u
     shot(page, "02-join-link-phone")
     page.get_by_role("button", name="Start chatting").click()
     expect(page.get_by_role("heading", name="Add a photo")).to_be_visible()
+    page.wait_for_function("() => { const v = document.querySelector('video.selfie'); return v && v.videoWidth > 0; }")
     shot(page, "02-photo-step-phone")
 
     # without a code, invite-only sign-up says what is missing
@@ -591,6 +595,7 @@ def test_invite_outcomes_torch_rule_block_devices_and_ban(daphne_factory, make_u
     phone.goto(server.base_url + "/#/login")
     phone.get_by_label("E-mail").fill("cat@example.edu")
     phone.get_by_label("Password").fill("purr-purr-2026")
+    shot(phone, "16-login-phone")
     phone.get_by_role("button", name="Log in").click()
     expect(phone.get_by_role("heading", name="People around")).to_be_visible()
     phone.wait_for_function("() => window.campus.session && window.campus.session.state === 'open'")
