@@ -296,3 +296,19 @@ def test_a_failing_database_restore_leaves_media_as_it_was(tmp_path, media_root,
     assert _tree(media_root) == before_media
     assert _state() == before_db
     _no_staging_left(media_root)
+
+
+def test_a_symlinked_media_root_stays_a_symlink(tmp_path, settings, make_user):
+    target = tmp_path / "volume" / "media"
+    (target / "photos").mkdir(parents=True)
+    (target / "photos" / "kept.jpg").write_bytes(b"in the backup")
+    link = tmp_path / "media-link"
+    link.symlink_to(target)
+    settings.MEDIA_ROOT = str(link)
+    make_user("dora")
+    path = _backup(tmp_path)
+    (target / "photos" / "later.jpg").write_bytes(b"after")
+    call_command("restore", str(path), "--force", stdout=io.StringIO(), stderr=io.StringIO())
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert _tree(target) == {"photos/kept.jpg": b"in the backup"}
+    assert sorted(p.name for p in target.parent.iterdir()) == ["media"]

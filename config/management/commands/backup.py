@@ -114,7 +114,7 @@ class Command(OperatorCommand):
         else:
             path = output / f"{PREFIX}{stamp}{SUFFIX}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        media_root = Path(settings.MEDIA_ROOT)
+        media_root = Path(settings.MEDIA_ROOT).resolve()  # a symlinked MEDIA_ROOT: archive what it points at
         # Media in object storage (MEDIA_STORAGE_BACKEND) is not on this disk: back it up there
         # (bucket versioning/replication); only MEDIA_ROOT is copied into the file.
         media_on_disk = isinstance(default_storage, FileSystemStorage)

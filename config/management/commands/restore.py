@@ -202,7 +202,8 @@ class Command(OperatorCommand):
                 "rerun with --force to replace its contents"
             )
 
-        media_root = Path(settings.MEDIA_ROOT)
+        # a symlinked MEDIA_ROOT stays a symlink: the swap happens where it points
+        media_root = Path(settings.MEDIA_ROOT).resolve()
         staging: Path | None = None
         try:
             with tempfile.TemporaryDirectory(prefix="restore-") as tmp:
