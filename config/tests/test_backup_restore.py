@@ -312,3 +312,22 @@ def test_a_symlinked_media_root_stays_a_symlink(tmp_path, settings, make_user):
     assert link.is_symlink() and link.resolve() == target.resolve()
     assert _tree(target) == {"photos/kept.jpg": b"in the backup"}
     assert sorted(p.name for p in target.parent.iterdir()) == ["media"]
+
+
+def test_media_swap_inside_a_mount_point_moves_entries(tmp_path):
+    """When MEDIA_ROOT is a mount point (it can't be renamed) the staging directory lives inside it
+    and the swap renames its entries; the result is the same exact tree."""
+    from config.management.commands.restore import media_swap
+
+    root = tmp_path / "media"
+    (root / "photos").mkdir(parents=True)
+    (root / "photos" / "old.jpg").write_bytes(b"old")
+    (root / "stray.txt").write_bytes(b"stray")
+    staging = root / ".restore-test"
+    new = staging / "media"
+    (new / "videos").mkdir(parents=True)
+    (new / "videos" / "new.mp4").write_bytes(b"new")
+    assert media_swap(new, root, staging) == 1
+    assert {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and staging not in p.parents} == {
+        "videos/new.mp4"}
+    assert (staging / "previous" / "photos" / "old.jpg").read_bytes() == b"old"  # deleted with the staging dir
