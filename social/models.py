@@ -99,6 +99,15 @@ class Room(models.Model):
     def live(self) -> bool:
         return self.status in self.LIVE
 
+    def call_seconds(self, until: datetime) -> int:
+        """How long the call lasted up to ``until``: the timer caps it, and time spent in grace (a
+        participant disconnected) doesn't count — the one duration history, completions, timers
+        and report evidence use."""
+        end = min(until, self.ends_at)
+        if self.status == self.Status.GRACE and self.grace_started_at:
+            end = min(end, self.grace_started_at)
+        return max(0, int((end - self.started_at).total_seconds()))
+
     def overdue_reason(self, now: datetime, participants=()) -> str | None:
         """The end reason if this live room is past a deadline, else None (deadlines are enforced
         on read, and finalised by the sweeper): the timer (``timer``), the grace deadline

@@ -183,7 +183,7 @@ def room_evidence_for_reporter(*, room_id, reporter) -> dict:
         if duration is None:
             duration = max(0, int((min(room.ended_at or now, room.ends_at) - room.started_at).total_seconds()))
     else:
-        duration = max(0, int((min(now, room.ends_at) - room.started_at).total_seconds()))
+        duration = room.call_seconds(now)
     last = list(room_messages_for_transcript(room_id=room.pk).order_by("-id")[:50])[::-1]
     return {
         "room_id": str(room.pk),

@@ -149,14 +149,10 @@ def room_end_locked(*, room: Room, reason: str, actor_id: int | None, now: datet
     )
     if not updated:  # someone else ended it first
         return
-    was_grace = room.status == Room.Status.GRACE
+    duration = room.call_seconds(now)  # while ``room`` still says whether it was in grace
     room.status, room.ended_at, room.end_reason, room.ended_by_id = Room.Status.ENDED, now, reason, actor_id
     participants = _participants(room)
     RoomParticipant.objects.filter(room=room, live=True).update(live=False)
-    effective_end = min(now, room.ends_at)
-    if was_grace and room.grace_started_at:
-        effective_end = min(effective_end, room.grace_started_at)  # time spent disconnected doesn't count
-    duration = max(0, int((effective_end - room.started_at).total_seconds()))
     a, b = (p.user_id for p in participants)
     CallHistory.objects.bulk_create(
         [

@@ -258,6 +258,20 @@ def test_evidence_snapshot_for_a_reporter_who_was_in_the_room(make_user):
     assert ev2["end_reason"] is None and ev2["duration_seconds"] == 5 and ev2["messages"] == []
 
 
+def test_evidence_of_a_room_in_grace_counts_the_call_as_its_history_will(make_user):
+    """Time spent disconnected doesn't count: the evidence of a live room in grace stops at the
+    disconnect, as the room's end will (it counted up to now before)."""
+    a, b, room = start(make_user, mode="video", seconds=600)
+    clock.advance(40)
+    services.room_participant_disconnected(user_id=b.pk)
+    clock.advance(8)
+    live = selectors.room_evidence_for_reporter(room_id=room.pk, reporter=a)["duration_seconds"]
+    assert 40 <= live <= 41  # (+ the real time the calls take)
+    services.room_end(room_id=room.pk, reason="user", actor_id=a.pk)
+    assert room.history.get(user=a).duration_seconds == live
+    assert selectors.room_evidence_for_reporter(room_id=room.pk, reporter=a)["duration_seconds"] == live
+
+
 def test_evidence_not_found_for_outsiders_and_unknown_rooms(make_user):
     a, b, room = start(make_user)
     with pytest.raises(NotFound):
