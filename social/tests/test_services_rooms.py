@@ -233,3 +233,17 @@ def test_metrics_live_rooms_gauge(two, client):
     services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=120)
     lines = metrics.render().splitlines()
     assert "live_rooms 1.0" in lines and "# TYPE online_users gauge" in lines
+
+
+@pytest.mark.django_db
+def test_the_end_of_a_completed_call_costs_a_fixed_number_of_queries(two, django_assert_num_queries):
+    """The room's end with its bookkeeping (+ what a completed call unlocks: the earned code check,
+    two reads when nobody is due) — pinned so the hooks can't grow it unnoticed."""
+    a, b = two
+    room = services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="text", seconds=300)
+    clock.advance(31)
+    # lock, end, participants, not live, history, cooldown (update_or_create: 5 with its
+    # savepoints), completions, the hooks (earned codes, completion counts), each user's timer and
+    # session-cache keys (2 × 2); + savepoint/release (the test runs in a transaction)
+    with django_assert_num_queries(20):
+        services.room_end(room_id=room.pk, reason="user", actor_id=b.pk)
