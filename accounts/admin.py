@@ -28,7 +28,8 @@ from config.net import client_ip
 from moderation import selectors as mod_selectors
 from moderation import services as mod_services
 from moderation.admin import EXPIRY_CHOICES, EXPIRY_DELTAS, ReasonForm, intermediate, render_history, run_service, when
-from moderation.models import AuditLog, Ban, Report
+from audit.models import AuditLog
+from moderation.models import Ban, Report
 from accounts import services as account_services  # after moderation: its import order avoids a cycle
 
 

@@ -36,7 +36,7 @@ from config import cacheaside, clock, ratelimit
 from config.aftercommit import after_commit
 from config.errors import ApplicationError
 from config.nearcache import NearCache
-from moderation.services import audit_record
+from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "channels",
     "corsheaders",
     "config.apps.CoreConfig",
+    "audit",
     "accounts",
     "social",
     "moderation",

@@ -30,7 +30,7 @@ from invites.models import (
     UscScanAttempt,
 )
 from moderation import selectors as moderation_selectors
-from moderation.services import audit_record
+from audit.services import audit_record
 from social import selectors as social_selectors
 
 # No look-alikes: no 0/O, 1/I/L; upper case only (input is upper-cased before lookup).

@@ -22,7 +22,8 @@ from config.net import client_ip
 from moderation import admin_display as display
 from moderation.admin_display import when  # re-exported for the user page (accounts.admin)
 from moderation import cases, selectors, services, strikes
-from moderation.models import Appeal, AuditLog, Ban, IpBan, Report, Strike, WarningPreset
+from audit.models import AuditLog
+from moderation.models import Appeal, Ban, IpBan, Report, Strike, WarningPreset
 
 EXPIRY_CHOICES = [
     ("", "Never"),

@@ -41,7 +41,7 @@ class CampusAdminSite(admin.AdminSite):
         was_authenticated = request.user.is_authenticated
         response = super().login(request, extra_context)
         if request.method == "POST" and not was_authenticated and request.user.is_authenticated:
-            from moderation.services import audit_record
+            from audit.services import audit_record
 
             audit_record(actor=request.user, action="admin.login", target=request.user, ip=ip)
         return response

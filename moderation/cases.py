@@ -21,7 +21,8 @@ from config.errors import ApplicationError
 from moderation import errors
 from moderation.models import ModeratorNote, Report, Strike, WarningPreset
 from moderation.selectors import ban_active_qs
-from moderation.services import BAN_DURATIONS, audit_record, ban_create, ban_lift
+from audit.services import audit_record
+from moderation.services import BAN_DURATIONS, ban_create, ban_lift
 
 NOTE_MAX_CHARS = 5000
 

@@ -20,7 +20,7 @@ from django.db.models import Count, Min
 
 from config import clock
 from moderation.models import CaseDigestSubscription, Report
-from moderation.services import audit_record
+from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,7 @@
 """Moderation services (writes).
 
-``audit_record`` is the one way anything writes the audit log.  Every moderator action below is
-one function: it checks the rule, changes the rows and writes its audit entry in one transaction,
-drops the affected cache entries (now, and again after commit so a concurrent miss cannot refill
+Every moderator action below is one function: it checks the rule, changes the rows and writes
+its audit entry (``audit.services.audit_record``) in one transaction, drops the affected cache entries (now, and again after commit so a concurrent miss cannot refill
 them with pre-commit data) and sends realtime effects only after commit.
 """
 
@@ -14,53 +13,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 
+from audit.services import audit_record
 from config import clock, events, ratelimit
 from config.aftercommit import after_commit
 from config.errors import ApplicationError
 from moderation import errors, selectors
-from moderation.models import AuditLog, Ban, IpBan, Report
-
-
-def _actor_type(actor) -> str:
-    if actor is None:
-        return AuditLog.ActorType.SYSTEM
-    if getattr(actor, "is_staff", False):
-        return AuditLog.ActorType.MODERATOR
-    return AuditLog.ActorType.USER
-
-
-def audit_record(
-    *,
-    actor,
-    action: str,
-    target: models.Model | None = None,
-    target_type: str = "",
-    target_id: str | int = "",
-    target_label: str = "",
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    ip: str | None = None,
-) -> AuditLog:
-    """Append one audit entry.  Call it inside the transaction of the change it records."""
-    if target is not None:
-        target_type = target_type or target._meta.label_lower
-        target_id = target_id or target.pk
-        target_label = target_label or str(target)
-    return AuditLog.objects.create(
-        created_at=clock.now(),
-        actor_type=_actor_type(actor),
-        actor=actor if actor is not None and getattr(actor, "pk", None) else None,
-        actor_label=str(actor)[:200] if actor is not None else "system",
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id),
-        target_label=target_label[:200],
-        before=before,
-        after=after,
-        ip=ip,
-    )
+from moderation.models import Ban, IpBan, Report
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -447,7 +407,7 @@ MODERATOR_PERMISSIONS = [
     ("moderation", "view_ipban"),
     ("moderation", "add_ipban"),
     ("moderation", "change_ipban"),
-    ("moderation", "view_auditlog"),
+    ("audit", "view_auditlog"),
     ("moderation", "view_strike"),
     ("moderation", "change_strike"),
     ("moderation", "view_appeal"),

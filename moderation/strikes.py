@@ -24,7 +24,8 @@ from django.db.models import QuerySet
 from config import clock, events
 from config.errors import ApplicationError, Conflict, NotFound
 from moderation.models import Appeal, Ban, Report, Strike, WarningPreset
-from moderation.services import audit_record, ban_lift
+from audit.services import audit_record
+from moderation.services import ban_lift
 
 APPEAL_MAX_CHARS = 2000
 

@@ -34,7 +34,7 @@ from accounts.models import User
 from accounts.selectors import user_card
 from accounts.services import user_timer_add
 from config import clock, events
-from moderation.services import audit_record
+from audit.services import audit_record
 from social import errors
 from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
 from social.selectors import live_room_user_ids, room_id_live_for_user

@@ -11,7 +11,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import Session, User
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

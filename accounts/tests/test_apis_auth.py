@@ -5,7 +5,7 @@ from django.core import mail
 
 from accounts.models import EmailVerification, Session, User
 from config import clock
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 
 from accounts.models import Session, User
 from invites.models import InviteCode, InviteRedemption, UscCardRegistration
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from accounts import location
 from accounts.models import User, UserLocation
 from config import clock
-from moderation.models import AuditLog
+from audit.models import AuditLog
 import presence
 from social import services as social_services
 

@@ -2,7 +2,7 @@ import pytest
 
 from accounts.services import session_authenticate, token_hash
 from config import clock
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ import json
 from django.contrib.auth.models import Group, Permission
 from accounts.models import User
 from accounts.services import session_create
-from moderation.services import audit_record
+from audit.services import audit_record
 mods = Group.objects.get_or_create(name="Moderators")[0]
 mods.permissions.add(*Permission.objects.filter(codename__startswith="view_")[:3])
 staff = User.objects.create_superuser("admin@example.edu", "s3cret-pass-word", name="Admin")
@@ -59,7 +59,7 @@ def test_move_populated_sqlite_to_postgresql_keeps_sessions(tmp_path, throwaway_
 
     check = manage(
         "shell", "-c",
-        "import json; from accounts.models import User; from moderation.models import AuditLog; "
+        "import json; from accounts.models import User; from audit.models import AuditLog; "
         f"u = User.objects.get(pk={facts['user_id']}); a = AuditLog.objects.get(action='user.note'); "
         "print(json.dumps({'public_id': str(u.public_id), 'created_at': u.created_at.isoformat(), "
         "'timer': u.timer_total_seconds, 'paid': u.paid_status, 'note': a.after['note'], "

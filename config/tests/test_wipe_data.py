@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from accounts.models import Session, User
 from config import dbtools
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

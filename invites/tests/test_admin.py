@@ -13,7 +13,7 @@ from accounts.models import User
 from invites.admin import InvitedByInline
 from invites.models import InviteCode, InviteRedemption, ReferralLink, ReferralNotification, UscCardRegistration, UscScanAttempt
 from invites.tests.helpers import signup
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

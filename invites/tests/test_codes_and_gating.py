@@ -11,7 +11,7 @@ from config import clock
 from invites import services
 from invites.models import InviteCode, InviteRedemption
 from invites.tests.helpers import signup
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

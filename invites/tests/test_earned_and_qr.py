@@ -10,7 +10,7 @@ import pytest
 
 from invites.models import InviteCode
 from invites.tests.helpers import signup
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from config import clock
 from invites.exports import CSV_COLUMNS
 from invites.models import InviteCode
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

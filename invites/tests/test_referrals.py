@@ -7,7 +7,7 @@ import pytest
 from invites import selectors
 from invites.models import ReferralLink, ReferralNotification
 from invites.tests.helpers import signup
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from config import clock
 from invites import selectors, services
 from invites.models import UscCardRegistration, UscScanAttempt
 from invites.tests.helpers import signup
-from moderation.models import AuditLog
+from audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 

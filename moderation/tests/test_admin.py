@@ -8,7 +8,8 @@ from django.test import Client
 
 from accounts.models import Session
 from moderation import services
-from moderation.models import AuditLog, Ban, IpBan
+from audit.models import AuditLog
+from moderation.models import Ban, IpBan
 from moderation.selectors import user_ban_active
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,9 @@ def test_moderators_group_has_exactly_the_needed_permissions(moderator):
 
     migration = importlib.import_module("moderation.migrations.0002_bans_reports")
     later = importlib.import_module("moderation.migrations.0003_cases_notes_warnings_appeals")
-    assert migration.MODERATOR_PERMISSIONS + [
+    # audit/migrations/0001 moved the audit log's content type (and its permissions) to ``audit``
+    moved = {("moderation", "view_auditlog"): ("audit", "view_auditlog")}
+    assert [moved.get(p, p) for p in migration.MODERATOR_PERMISSIONS] + [
         ("moderation", codename) for codename in later.NEW_MODERATOR_PERMISSIONS
     ] == services.MODERATOR_PERMISSIONS
     perms = {
@@ -53,7 +56,7 @@ def test_moderators_group_has_exactly_the_needed_permissions(moderator):
         "moderation.view_ban", "moderation.add_ban", "moderation.change_ban",
         "moderation.revoke_sessions", "moderation.view_dashboard",
         "moderation.view_ipban", "moderation.add_ipban", "moderation.change_ipban",
-        "moderation.view_auditlog",
+        "audit.view_auditlog",
         "moderation.view_strike", "moderation.change_strike", "moderation.view_appeal", "moderation.change_appeal",
         "moderation.view_warningpreset", "moderation.view_moderatornote", "moderation.add_moderatornote",
     }
@@ -70,7 +73,7 @@ def test_moderators_group_has_exactly_the_needed_permissions(moderator):
         "/admin/moderation/ban/",
         "/admin/moderation/ipban/",
         "/admin/moderation/ipban/add/",
-        "/admin/moderation/auditlog/",
+        "/admin/audit/auditlog/",
         "/admin/accounts/user/",
         "/admin/accounts/user/?banned=yes",
         "/admin/accounts/user/?q=someone",
@@ -272,13 +275,13 @@ def test_audit_log_is_append_only_for_everyone(as_, request, make_user, moderato
     services.ban_create(user=make_user(), actor=moderator, reason="x", duration=None)
     entry = AuditLog.objects.get(action="ban.create")
     c = as_(_role(request, role))
-    assert c.get(f"/admin/moderation/auditlog/{entry.pk}/change/").status_code == 200  # view only
-    assert c.post(f"/admin/moderation/auditlog/{entry.pk}/change/", {"action": "edited"}).status_code == 403
-    assert c.post(f"/admin/moderation/auditlog/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert c.get("/admin/moderation/auditlog/add/").status_code == 403
-    c.post("/admin/moderation/auditlog/", {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"})
+    assert c.get(f"/admin/audit/auditlog/{entry.pk}/change/").status_code == 200  # view only
+    assert c.post(f"/admin/audit/auditlog/{entry.pk}/change/", {"action": "edited"}).status_code == 403
+    assert c.post(f"/admin/audit/auditlog/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert c.get("/admin/audit/auditlog/add/").status_code == 403
+    c.post("/admin/audit/auditlog/", {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"})
     assert AuditLog.objects.filter(pk=entry.pk, action="ban.create").exists()
-    page = c.get(f"/admin/moderation/auditlog/{entry.pk}/change/").content
+    page = c.get(f"/admin/audit/auditlog/{entry.pk}/change/").content
     assert b'name="_save"' not in page and b"deletelink" not in page
 
 

@@ -15,7 +15,8 @@ from django.test import Client, override_settings
 import social.selectors
 from accounts.models import User
 from moderation import cases, services, strikes
-from moderation.models import Appeal, AuditLog, Ban, IpBan, ModeratorNote, Report, Strike, WarningPreset
+from audit.models import AuditLog
+from moderation.models import Appeal, Ban, IpBan, ModeratorNote, Report, Strike, WarningPreset
 
 pytestmark = pytest.mark.django_db
 
@@ -104,12 +105,12 @@ def test_audit_log_list_and_detail_read_as_field_old_to_new(moderator, make_user
     entry = AuditLog.objects.get(action="case.assign")
     c = _client(moderator)
 
-    listing = c.get("/admin/moderation/auditlog/").content.decode()
+    listing = c.get("/admin/audit/auditlog/").content.decode()
     assert f"assigned to: — → Mod Erator (#{moderator.pk})" in listing
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} CET", listing)
     _no_none(listing)
 
-    detail = c.get(f"/admin/moderation/auditlog/{entry.pk}/change/").content.decode()
+    detail = c.get(f"/admin/audit/auditlog/{entry.pk}/change/").content.decode()
     assert f"<strong>assigned to</strong>: — → Mod Erator (#{moderator.pk})" in detail
     assert "<strong>reports</strong>: 1" in detail
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} CET", detail)

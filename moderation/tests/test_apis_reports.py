@@ -4,7 +4,8 @@ import pytest
 
 import social.selectors
 from config.errors import NotFound
-from moderation.models import AuditLog, Ban, Report
+from audit.models import AuditLog
+from moderation.models import Ban, Report
 from moderation.selectors import report_queue
 
 pytestmark = pytest.mark.django_db

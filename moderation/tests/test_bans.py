@@ -8,7 +8,8 @@ from channels.layers import get_channel_layer
 import social.services
 from config import clock
 from moderation import services
-from moderation.models import AuditLog, Ban
+from audit.models import AuditLog
+from moderation.models import Ban
 from moderation.selectors import banned_user_ids, email_permanently_banned, user_ban_active, user_permanently_banned
 from config.events import user_group
 

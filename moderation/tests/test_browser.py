@@ -12,7 +12,8 @@ import pytest
 
 import social.selectors
 from moderation import services
-from moderation.models import AuditLog, Ban
+from audit.models import AuditLog
+from moderation.models import Ban
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -8,7 +8,8 @@ import pytest
 
 from config import clock
 from moderation import cases, selectors, strikes
-from moderation.models import Appeal, AuditLog, Ban, ModeratorNote, Report, Strike, WarningPreset
+from audit.models import AuditLog
+from moderation.models import Appeal, Ban, ModeratorNote, Report, Strike, WarningPreset
 from moderation.selectors import user_ban_active
 
 pytestmark = pytest.mark.django_db

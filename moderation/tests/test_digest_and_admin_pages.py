@@ -7,7 +7,8 @@ from django.core import mail
 
 from config import clock
 from moderation import digest
-from moderation.models import AuditLog, CaseDigestSubscription
+from audit.models import AuditLog
+from moderation.models import CaseDigestSubscription
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,8 @@ from config import clock
 from config.errors import ApplicationError
 from moderation import services
 from moderation.middleware import IpBanMiddleware
-from moderation.models import AuditLog, IpBan
+from audit.models import AuditLog
+from moderation.models import IpBan
 from moderation.selectors import ip_ban_list, ip_ban_match
 
 pytestmark = pytest.mark.django_db

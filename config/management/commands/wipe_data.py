@@ -21,7 +21,7 @@ from config import dbtools
 from config.management.base import OperatorCommand
 
 MODERATORS_GROUP = "Moderators"
-ALWAYS_KEPT = dbtools.MIGRATE_SEEDED | {"moderation.auditlog"}
+ALWAYS_KEPT = dbtools.MIGRATE_SEEDED | {"audit.auditlog"}
 
 
 def clear_cache_state() -> int:
@@ -71,7 +71,7 @@ class Plan:
         )
         self.always_kept = set(dbtools.MIGRATE_SEEDED)
         if keep_audit:
-            self.always_kept.add("moderation.auditlog")
+            self.always_kept.add("audit.auditlog")
         self.models = dbtools.concrete_models()
 
     def kept_filter(self, model: type[Model]) -> Q | None:
@@ -192,7 +192,7 @@ class Command(OperatorCommand):
             if typed.strip() != name:
                 raise CommandError("confirmation did not match; nothing deleted")
 
-        from moderation.services import audit_record
+        from audit.services import audit_record
 
         with transaction.atomic(using=alias):
             plan.detach_kept_rows()
@@ -208,7 +208,7 @@ class Command(OperatorCommand):
             if plan.kept_user_ids and hasattr(plan.user_model, "instagram_posts"):
                 plan.user_model._base_manager.using(alias).filter(pk__in=plan.kept_user_ids).update(instagram_posts=[])
             if opts["include_audit_log"]:
-                from moderation.models import AuditLog
+                from audit.models import AuditLog
 
                 n = AuditLog.objects.using(alias).all()._raw_delete(alias)
                 if n:
