@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from moderation.models import Appeal, AuditLog, Ban, ModeratorNote, Report, Strike, WarningPreset
+from audit.models import AuditLog
+from moderation.models import Appeal, Ban, ModeratorNote, Report, Strike, WarningPreset
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts" / "moderation"
