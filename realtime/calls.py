@@ -91,8 +91,7 @@ def invite_send(*, sender: User, to_public_id, mode: str, seconds: int) -> dict:
         f"callinv:r:{target.pk}", limit=settings.INVITE_RATE_RECEIVER_PER_MINUTE, window=60,
         message="That user is receiving too many invites; try later.",
     )
-    services.rooms_finish_overdue(user_ids=[sender.pk, target.pk])
-    busy = selectors.live_room_user_ids(user_ids=[sender.pk, target.pk])
+    busy = services.rooms_finish_overdue(user_ids=[sender.pk, target.pk])
     if sender.pk in busy:
         raise errors.AlreadyInCall()
     if target.pk in busy:

@@ -118,8 +118,7 @@ def queue_skip(*, user_id: int, other_public_id) -> None:
 
 def room_state(*, user_id: int) -> dict | None:
     """The user's live room as they see it (ending it first if a deadline passed)."""
-    services.rooms_finish_overdue(user_ids=[user_id])
-    room = selectors.room_live_for_user(user_id=user_id)
+    room = services.rooms_finish_overdue(user_ids=[user_id]).get(user_id)
     if room is None:
         return None
     participants = list(room.participants.select_related("user").order_by("id"))

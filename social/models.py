@@ -14,21 +14,16 @@ from django.db import models
 from django.db.models import F, Q
 
 
-def _overdue_q(now: datetime, via: str = "") -> Q:
-    """The one "room overdue" rule as a filter: a live room past its timer, or in grace past its
-    grace deadline.  ``via`` is the lookup path to the room (``"room__"`` from a participant)."""
-    return Q(**{f"{via}status__in": Room.LIVE, f"{via}ends_at__lte": now}) | Q(
-        **{f"{via}status": Room.Status.GRACE, f"{via}grace_deadline__lte": now}
-    )
-
-
 class RoomQuerySet(models.QuerySet):
     def live(self) -> "RoomQuerySet":
         return self.filter(status__in=Room.LIVE)
 
     def overdue(self, *, now: datetime) -> "RoomQuerySet":
-        """Live rooms whose timer or grace deadline has passed (see ``Room.overdue_reason``)."""
-        return self.filter(_overdue_q(now))
+        """Live rooms whose timer or grace deadline has passed: ``Room.overdue_reason`` as a filter
+        (the sweeper's; the torch deadline is the participants', swept apart)."""
+        return self.filter(
+            Q(status__in=Room.LIVE, ends_at__lte=now) | Q(status=Room.Status.GRACE, grace_deadline__lte=now)
+        )
 
 
 class RoomParticipantQuerySet(models.QuerySet):
@@ -38,9 +33,6 @@ class RoomParticipantQuerySet(models.QuerySet):
         if len(user_ids) == 1:
             return self.filter(user_id=user_ids[0], live=True)
         return self.filter(user_id__in=user_ids, live=True)
-
-    def in_overdue_room(self, *, now: datetime) -> "RoomParticipantQuerySet":
-        return self.filter(_overdue_q(now, via="room__"))
 
 
 class Room(models.Model):

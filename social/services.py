@@ -224,17 +224,17 @@ def _end_if_overdue_locked(room: Room, now: datetime, participants=()) -> str | 
     return reason
 
 
-def rooms_finish_overdue(*, user_ids) -> None:
-    """Deadlines are enforced on read: end the overdue live rooms of these users now."""
+def rooms_finish_overdue(*, user_ids) -> dict[int, Room]:
+    """Each of these users' live room, deadlines enforced on read: an overdue one is ended now
+    (``Room.overdue_reason``) and left out.  One query when nothing is overdue."""
     now = clock.now()
-    room_ids = list(
-        RoomParticipant.objects.live_for(*user_ids).in_overdue_room(now=now).values_list("room_id", flat=True)
-    )
-    for rid in room_ids:
+    live = {p.user_id: p.room for p in RoomParticipant.objects.live_for(*user_ids).select_related("room")}
+    for room in {room.pk: room for room in live.values() if room.overdue_reason(now)}.values():
         with transaction.atomic():
-            room = Room.objects.select_for_update().filter(pk=rid, status__in=Room.LIVE).first()
-            if room is not None:
-                _end_if_overdue_locked(room, now)
+            locked = Room.objects.select_for_update().filter(pk=room.pk, status__in=Room.LIVE).first()
+            if locked is not None:
+                _end_if_overdue_locked(locked, now)
+    return {uid: room for uid, room in live.items() if not room.overdue_reason(now)}
 
 
 # --- connection state -----------------------------------------------------------------------------

@@ -68,8 +68,8 @@ def test_invite_send_and_accept_query_counts(make_user, django_assert_num_querie
     from moderation.selectors import user_ban_active
 
     user_ban_active(user_id=a.pk), user_ban_active(user_id=b.pk)  # ban checks are cached (0 queries when warm)
-    # target lookup, overdue rooms, live rooms, blocks, cooldown
-    with django_assert_num_queries(5):
+    # target lookup, live rooms (deadlines enforced on the same rows), blocks, cooldown
+    with django_assert_num_queries(4):
         invite = calls.invite_send(sender=a, to_public_id=b.public_id, mode="video", seconds=60)
     # (savepoint: the test runs in a transaction) room, both participants, participants with
     # their users for the two room.started messages, (release)

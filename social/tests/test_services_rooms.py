@@ -247,3 +247,19 @@ def test_the_end_of_a_completed_call_costs_a_fixed_number_of_queries(two, django
     # session-cache keys (2 × 2); + savepoint/release (the test runs in a transaction)
     with django_assert_num_queries(20):
         services.room_end(room_id=room.pk, reason="user", actor_id=b.pk)
+
+
+@pytest.mark.django_db
+def test_rooms_finish_overdue_ends_what_is_past_and_returns_the_live_rooms(make_user, django_assert_num_queries):
+    a, b, c, d, e = (make_user() for _ in range(5))
+    short = services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=60)
+    long = services.room_start(inviter_id=c.pk, invitee_id=d.pk, mode="video", seconds=600)
+    with django_assert_num_queries(1):  # nothing overdue: one read
+        live = services.rooms_finish_overdue(user_ids=[a.pk, c.pk, e.pk])
+    assert {uid: r.pk for uid, r in live.items()} == {a.pk: short.pk, c.pk: long.pk}
+    clock.advance(61)
+    live = services.rooms_finish_overdue(user_ids=[a.pk, b.pk, c.pk])
+    assert {uid: r.pk for uid, r in live.items()} == {c.pk: long.pk}
+    short.refresh_from_db()
+    assert short.status == "ended" and short.end_reason == "timer"
+    assert services.rooms_finish_overdue(user_ids=[a.pk, b.pk]) == {}
