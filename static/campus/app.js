@@ -508,7 +508,14 @@ function startSession() {
   state.session = s;
   s.wantAvailable = sessionStorage.getItem(AVAILABLE_KEY) === "1";
   s.on("state", updateBanner);
-  s.on("ready", () => { updateBanner(); if (route() === "queue") refreshQueue(); });
+  s.on("ready", () => {
+    updateBanner();
+    if (route() === "queue") refreshQueue();
+    if (!state.me) {
+      // the page was opened while the server was down: the profile (and the nav) come now
+      api.me().then((me) => { state.me = me; if (route() !== "room") renderRoute(); else document.getElementById("nav").hidden = true; }, () => {});
+    }
+  });
   s.on("signed_out", () => { if (!state.leaving) signOut("You were signed out. Sign in again."); });
   s.on("banned", () => showBan());
   s.on("room", (/** @type {any} */ e) => onRoom(e));
@@ -834,7 +841,8 @@ async function onRoom(e) {
   if (e.reason === "started") state.torch = {};
   state.ended = null;
   if (e.room.mode === "video" && !state.call) startVideo();
-  if (route() !== "room") go("room");
+  // (what is on screen, not the hash: a page reloaded on #/room showed the list until the room came back)
+  if (document.body.dataset.route !== "room") go("room");
   else updateRoomHeader();
   updateBanner();
 }

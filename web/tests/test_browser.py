@@ -344,6 +344,14 @@ def test_two_students_call_survive_kill9_and_find_it_in_history(daphne_factory, 
     wait_messages(ben, expected)
     shot(ben, "11-text-resumed-phone")
 
+    # Ben reloads the page mid-call: a fresh page (nothing in memory) gets the room back, with
+    # the whole conversation replayed, within the user grace
+    ben.reload()
+    expect(ben.locator("section.text-room")).to_be_visible()
+    assert ben.locator("section.room").get_attribute("data-room") == text_room
+    wait_messages(ben, expected)
+    expect(ann.locator("#banner")).to_be_hidden()
+
     ben.get_by_role("button", name="End call").click()
     for page in (ann, ben):
         expect(page.get_by_role("heading", name="Call ended")).to_be_visible()
