@@ -79,6 +79,12 @@ def room_payload(
     }
 
 
+def _lock_live(room_id, *, skip_locked: bool = False) -> Room | None:
+    """The room's row, locked (room first, like every writer), if it is still live; inside the
+    caller's transaction.  ``skip_locked`` for sweepers: a row another one holds is theirs."""
+    return Room.objects.select_for_update(skip_locked=skip_locked).live().filter(pk=room_id).first()
+
+
 def _participants(room: Room) -> list[RoomParticipant]:
     return list(RoomParticipant.objects.select_related("user").filter(room=room).order_by("id"))
 
@@ -195,7 +201,7 @@ def room_end_locked(*, room: Room, reason: str, actor_id: int | None, now: datet
 def room_end(*, room_id, reason: str, actor_id: int | None = None) -> bool:
     """End a live room now (idempotent).  True when this call ended it."""
     with transaction.atomic():
-        room = Room.objects.select_for_update().filter(pk=room_id, status__in=Room.LIVE).first()
+        room = _lock_live(room_id)
         if room is None:
             return False
         room_end_locked(room=room, reason=reason, actor_id=actor_id, now=clock.now())
@@ -231,7 +237,7 @@ def rooms_finish_overdue(*, user_ids) -> dict[int, Room]:
     live = {p.user_id: p.room for p in RoomParticipant.objects.live_for(*user_ids).select_related("room")}
     for room in {room.pk: room for room in live.values() if room.overdue_reason(now)}.values():
         with transaction.atomic():
-            locked = Room.objects.select_for_update().filter(pk=room.pk, status__in=Room.LIVE).first()
+            locked = _lock_live(room.pk)
             if locked is not None:
                 _end_if_overdue_locked(locked, now)
     return {uid: room for uid, room in live.items() if not room.overdue_reason(now)}
@@ -250,7 +256,7 @@ def room_participant_connected(*, user_id: int) -> dict | None:
         return None
     now = clock.now()
     with transaction.atomic():
-        room = Room.objects.select_for_update().filter(pk=room_id, status__in=Room.LIVE).first()
+        room = _lock_live(room_id)
         if room is None or _end_if_overdue_locked(room, now):
             return None
         was_connected = RoomParticipant.objects.filter(room=room, user_id=user_id, connected=True).exists()
@@ -311,7 +317,7 @@ def room_participant_disconnected(*, user_id: int, server_going_away: bool = Fal
         return
     now = clock.now()
     with transaction.atomic():
-        room = Room.objects.select_for_update().filter(pk=room_id, status__in=Room.LIVE).first()
+        room = _lock_live(room_id)
         if room is None or _end_if_overdue_locked(room, now):
             return
         _disconnect_locked(room, user_id, now, grace=_restart_grace() if server_going_away else None)
@@ -349,7 +355,7 @@ def room_sweep(*, limit: int = 500) -> dict:
     overdue = list(Room.objects.overdue(now=now).values_list("pk", flat=True)[:limit])
     for room_id in overdue:
         with transaction.atomic():
-            room = Room.objects.select_for_update(skip_locked=True).filter(pk=room_id, status__in=Room.LIVE).first()
+            room = _lock_live(room_id, skip_locked=True)
             if room is None:
                 continue
             reason = _end_if_overdue_locked(room, now)
@@ -374,7 +380,7 @@ def torch_sweep(*, now: datetime | None = None, limit: int = 500) -> dict:
     )
     for room_id in due:
         with transaction.atomic():
-            room = Room.objects.select_for_update(skip_locked=True).filter(pk=room_id, status__in=Room.LIVE).first()
+            room = _lock_live(room_id, skip_locked=True)
             if room is None:
                 continue
             reason = _end_if_overdue_locked(room, now, list(RoomParticipant.objects.filter(room=room)))
@@ -388,7 +394,7 @@ def torch_sweep(*, now: datetime | None = None, limit: int = 500) -> dict:
     deadline = now + timedelta(seconds=settings.TORCH_WARNING_SECONDS)
     for room_id, part_pk in idle:
         with transaction.atomic():
-            room = Room.objects.select_for_update(skip_locked=True).filter(pk=room_id, status__in=Room.LIVE).first()
+            room = _lock_live(room_id, skip_locked=True)
             if room is None:
                 continue
             warned = RoomParticipant.objects.filter(
@@ -456,7 +462,7 @@ def _sweep_expired_leases(*, now: datetime, limit: int, counts: dict) -> None:
         with transaction.atomic():
             # room ids in order, like every other multi-room lock (no deadlocks between sweepers)
             rooms = list(
-                Room.objects.select_for_update(skip_locked=True).filter(pk__in=chunk, status__in=Room.LIVE).order_by("pk")
+                Room.objects.select_for_update(skip_locked=True).live().filter(pk__in=chunk).order_by("pk")
             )
             by_id: dict = {}
             for room in rooms:
