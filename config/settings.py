@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "moderation",
     "invites",
     "realtime",
+    "backoffice",  # the User admin (accounts + moderation + invites)
 ]
 
 MIDDLEWARE = [

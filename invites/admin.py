@@ -36,7 +36,7 @@ class ReadOnlyAdminMixin:
         return False
 
 
-# --- inlines for the user admin (hooked in by accounts/admin.py: UserAdmin.inlines) ----------
+# --- inlines for the user admin (hooked in by backoffice/admin.py: UserAdmin.inlines) ----------
 class InvitedByInline(ReadOnlyAdminMixin, admin.TabularInline):
     """"Invited by": the code this user joined with and who created it."""
 

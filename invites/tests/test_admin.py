@@ -105,7 +105,7 @@ def test_invited_by_inline_in_user_admin(admin_client, api, make_user, make_code
     code = make_code(created_by=inviter)
     body = signup(api, invite_code=code.code, name="Newcomer").json()
     user = User.objects.get(public_id=body["user"]["id"])
-    # How accounts/admin.py hooks it in: UserAdmin.inlines = [..., InvitedByInline, UscCardInline]
+    # How backoffice/admin.py hooks it in: UserAdmin.inlines = [..., InvitedByInline, UscCardInline]
     user_admin = django_admin.site._registry[User]
     monkeypatch.setattr(user_admin, "inlines", [*user_admin.inlines, InvitedByInline])
     page = admin_client.get(reverse("admin:accounts_user_change", args=[user.pk])).content.decode()

@@ -1,4 +1,4 @@
-"""User admin.  Moderators (see the "Moderators" group) can view users and act on them through
+"""User admin (in ``backoffice``: it combines accounts, moderation and invites).  Moderators (see the "Moderators" group) can view users and act on them through
 the actions below — ban, lift ban, ban their IPs, revoke all sessions — which call the moderation
 services (audited); they cannot edit accounts, staff or permissions (only superusers can).
 
