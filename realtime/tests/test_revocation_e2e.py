@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from accounts.tests.test_admin import change_form_data
+from backoffice.tests.test_admin import change_form_data
 from moderation import services as moderation
 from tests.servers import DaphneServer
 from tests.wsclient import WsClient
