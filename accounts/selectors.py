@@ -53,15 +53,9 @@ def user_get_by_public_id(*, public_id) -> User:
     return user
 
 
-# Apps that contribute a section to the data export: each may define
-# ``<app>.selectors.user_export_data(*, user_id) -> dict`` (JSON-serialisable by DRF).
-EXPORT_APPS = ("social", "moderation", "realtime", "invites")
-
-
 def user_export(*, user: User) -> dict:
-    """Everything stored about ``user``, as one JSON-ready document (``GET /api/me/export``)."""
-    import importlib
-
+    """This app's part of the data export (``GET /api/me/export``): ``flows.account.do_user_export``
+    adds each other app's ``user_export_data``."""
     from accounts.models import EmailVerification
 
     doc: dict = {
@@ -96,12 +90,4 @@ def user_export(*, user: User) -> dict:
     from accounts.location import location_export
 
     doc["location"] = location_export(user_id=user.pk)
-    for app in EXPORT_APPS:
-        try:
-            module = importlib.import_module(f"{app}.selectors")
-        except ImportError:
-            continue
-        section = getattr(module, "user_export_data", None)
-        if callable(section):
-            doc[app] = section(user_id=user.pk)
     return doc

@@ -14,6 +14,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Callable, Protocol
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -276,39 +277,14 @@ def session_revoke_all(
 
 # --- sign-up, login ------------------------------------------------------------------------
 @transaction.atomic
-def guest_signup(
-    *, name: str, gender: str, ip: str | None, user_agent: str = "", device_name: str = "",
-    invite_code: str = "", usc_scan_token: str = "", referral_token: str = "",
+def guest_create(
+    *, name: str, gender: str, paid_status: str, ip: str | None, user_agent: str = "", device_name: str = ""
 ) -> tuple[User, str]:
-    """Create a guest account and its first session.
-
-    Gating (``OPEN_SIGNUP`` off): an invite code or a USC card scan is required.  An invite code
-    is redeemed race-safely in this transaction (the user becomes paid status ``invited``); a card
-    scan binds the card to the new account; a referral token introduces the user to its target.
-    Any failure rolls all of it back, the code's use included.
-    """
-    from invites import services as invite_services
-
-    ratelimit.check(
-        f"signup:ip:{ip}", limit=30, window=3600, message="Too many sign-ups from this network.",
-        on_outage=ratelimit.LOCAL,  # guest accounts guard no secret: sign-up keeps working
-    )
-    card = invite_services.usc_scan_token_read(token=usc_scan_token) if usc_scan_token else None
-    if not settings.OPEN_SIGNUP and not invite_code and card is None:
-        from invites.errors import InviteRequired
-
-        raise InviteRequired(fields={"invite_code": [InviteRequired.message]})
-    invite = invite_services.invite_code_reserve(code=invite_code) if invite_code else None
-    paid_status = User.PaidStatus.INVITED if invite is not None else User.PaidStatus.UNPAID
+    """A guest account and its first session, audited.  Who may sign up (invite codes, USC cards,
+    intro links) is the sign-up flow's business: ``flows.signup.do_guest_signup``."""
     user = User.objects.create_user(name=name.strip(), gender=gender, paid_status=paid_status)
     _, token = session_create(user=user, ip=ip, user_agent=user_agent, device_name=device_name)
     audit_record(actor=user, action="account.signup_guest", target=user, ip=ip)
-    if invite is not None:
-        invite_services.invite_redemption_record(invite=invite, user=user, ip=ip)
-    if card is not None:
-        invite_services.usc_card_register(user=user, card=card, ip=ip, user_agent=user_agent)
-    if referral_token:
-        invite_services.referral_accept(token=referral_token, user=user, ip=ip)
     return user, token
 
 
@@ -337,6 +313,12 @@ def login(
     return user, token
 
 
+class EmailCheck(Protocol):
+    """A rule of another app on the email an account is made permanent with: raises to refuse."""
+
+    def __call__(self, *, user: User, email: str) -> None: ...
+
+
 # --- making an account permanent -----------------------------------------------------------
 def _code_hash(verification_user_id: int, code: str) -> str:
     # Keyed: a plain SHA-256 of a 6-digit code is reversible by enumeration.
@@ -358,23 +340,28 @@ def email_normalize(email: str) -> str:
     return (email or "").strip().lower()
 
 
-def make_permanent_request(*, user: User, email: str, password: str, ip: str | None = None) -> EmailVerification:
+def make_permanent_request(
+    *, user: User, email: str, password: str, ip: str | None = None,
+    student_email_check: EmailCheck, banned_email_check: Callable[[str], None],
+) -> EmailVerification:
     """Start making a guest permanent: check the email and password, mail a 6-digit code.
 
     The code is stored hashed, valid for ``EMAIL_CODE_TTL`` and ``EMAIL_CODE_MAX_ATTEMPTS`` tries;
-    a new request supersedes older codes.
+    a new request supersedes older codes.  The other apps' rules on the email come in as
+    ``student_email_check`` (USC cards) and ``banned_email_check`` (bans), from
+    ``flows.account.do_make_permanent_request``; both are required so no caller can skip them.
     """
     email = email_normalize(email)
     if user.account_type == User.AccountType.PERMANENT:
         raise errors.AlreadyPermanent()
-    _require_student_email_for_card_accounts(user=user, email=email)
+    student_email_check(user=user, email=email)
     ratelimit.check(
         f"mkperm:user:{user.pk}", limit=5, window=3600, message="Too many codes requested; try later.",
         on_outage=ratelimit.CLOSED,  # each one sends an email
     )
     if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
         raise errors.EmailTaken(fields={"email": ["That email address is already in use."]})
-    _refuse_permanently_banned_email(email)
+    banned_email_check(email)
     _validate_password(password, user)
     code = f"{secrets.randbelow(10**6):06d}"
     now = clock.now()
@@ -393,28 +380,6 @@ def make_permanent_request(*, user: User, email: str, password: str, ip: str | N
     return verification
 
 
-def _require_student_email_for_card_accounts(*, user: User, email: str) -> None:
-    """Accounts registered with a USC card become permanent only with a student-domain email —
-    checked when the code is requested and again when it is verified.  (The other direction, a
-    card for an account that already has another email, is refused by ``usc_card_register``.)"""
-    from invites import selectors as invite_selectors
-    from invites import services as invite_services
-    from invites.errors import StudentEmailRequired
-
-    if invite_selectors.usc_card_registered(user_id=user.pk) and not invite_services.usc_email_allowed(email):
-        message = f"Accounts registered with a USC card need an @{settings.USC_EMAIL_DOMAIN} email address."
-        raise StudentEmailRequired(message, fields={"email": [message]})
-
-
-def _refuse_permanently_banned_email(email: str) -> None:
-    # An email tied to a permanently banned account can't come back on a new account.
-    from moderation.errors import EmailBanned
-    from moderation.selectors import email_permanently_banned
-
-    if email_permanently_banned(email=email):
-        raise EmailBanned(fields={"email": [EmailBanned.message]})
-
-
 def _send_code(email: str, code: str) -> None:
     minutes = int(settings.EMAIL_CODE_TTL.total_seconds() // 60)
     send_mail(
@@ -426,8 +391,12 @@ def _send_code(email: str, code: str) -> None:
     )
 
 
-def email_verify(*, user: User, code: str, ip: str | None = None) -> User:
-    """Check a code; on success the pending email and password become the account's."""
+def email_verify(
+    *, user: User, code: str, ip: str | None = None,
+    student_email_check: EmailCheck, banned_email_check: Callable[[str], None],
+) -> User:
+    """Check a code; on success the pending email and password become the account's (the email
+    checked again by the rules ``make_permanent_request`` took)."""
     code = (code or "").strip()
     now = clock.now()
     verification = (
@@ -435,7 +404,7 @@ def email_verify(*, user: User, code: str, ip: str | None = None) -> User:
     )
     if verification is None or verification.expires_at <= now or verification.attempts >= settings.EMAIL_CODE_MAX_ATTEMPTS:
         raise errors.CodeExpired()
-    _refuse_permanently_banned_email(verification.email)  # banned after the code was sent
+    banned_email_check(verification.email)  # banned after the code was sent
     # Count the try first, atomically, so parallel guesses can't exceed the limit.
     counted = EmailVerification.objects.filter(
         pk=verification.pk, consumed_at__isnull=True, attempts__lt=settings.EMAIL_CODE_MAX_ATTEMPTS
@@ -450,7 +419,7 @@ def email_verify(*, user: User, code: str, ip: str | None = None) -> User:
             # The user's row lock orders this against a card registration (which takes it too):
             # a card registered after the code was requested still needs a student email.
             User.objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
-            _require_student_email_for_card_accounts(user=user, email=verification.email)
+            student_email_check(user=user, email=verification.email)
             consumed = EmailVerification.objects.filter(pk=verification.pk, consumed_at__isnull=True).update(
                 consumed_at=now
             )
@@ -654,23 +623,17 @@ def user_timer_add(*, user_id: int, seconds: int) -> None:
 DELETED_NAME = "Deleted user"
 
 
-def account_delete(*, user: User, password: str = "", ip: str | None = None) -> None:
-    """Anonymise the account: personal data goes, the row (and with it moderation records,
-    audit rows, reports, bans, card registration and invite history) stays.
-
-    Permanent accounts confirm with their password.  Every session is revoked; the user's own
-    invite code and intro links stop working; a live room is ended after commit.
-    """
-    from invites import services as invite_services
-    from moderation import selectors as moderation_selectors
-    from social import services as social_services
-
+def account_password_confirm(*, user: User, password: str = "") -> None:
+    """Permanent accounts confirm their deletion with their password."""
     if user.has_usable_password() and not user.check_password(password or ""):
         raise errors.InvalidCredentials("Enter your password to delete your account.")
+
+
+def account_anonymise(*, user: User, keep_email: bool, ip: str | None = None) -> None:
+    """This app's part of deleting an account (``flows.account.do_account_delete``): personal data
+    goes, the row stays; every session is revoked and every socket closed after commit.
+    ``keep_email``: a banned account keeps its email so the ban keeps holding that address."""
     old_files = [f.name for f in (user.photo, user.intro_video) if f]
-    # A banned account keeps its email so the ban keeps holding that address (no fresh sign-up
-    # with it); everyone else's email is erased and free to use again.
-    keep_email = moderation_selectors.user_ban_active(user_id=user.pk) is not None
     with transaction.atomic():
         user_id = user.pk
         User.objects.filter(pk=user_id).update(
@@ -693,7 +656,6 @@ def account_delete(*, user: User, password: str = "", ip: str | None = None) -> 
         _sockets_close_on_commit(session_ids=[], user_id=user_id)  # every socket of the account
         # Keep ip (moderation may need it); drop what only described the person's devices.
         Session.objects.filter(user_id=user_id).update(user_agent="", device_name="")
-        invite_services.user_invites_retire(user=user)
         audit_record(
             actor=user, action="account.delete", target_type="accounts.user", target_id=user_id,
             target_label=f"{DELETED_NAME} #{user_id}", ip=ip,
@@ -701,8 +663,3 @@ def account_delete(*, user: User, password: str = "", ip: str | None = None) -> 
         user_cache_bust(user_id=user_id)
         for name in old_files:
             after_commit(lambda name=name: default_storage.delete(name), effect="media.delete_account")
-        after_commit(  # the sweeper ends the room anyway (its lease lapses) if this fails
-            lambda: social_services.room_end_for_user(user_id=user_id, reason="account_deleted"),
-            effect="rooms.end_for_deleted_account",
-        )
-    user.refresh_from_db()

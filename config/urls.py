@@ -16,6 +16,7 @@ handler500 = "config.api.json_500"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("api/", include("flows.urls")),  # /api/me first: the hottest call
     path("api/", include("accounts.urls")),
     path("api/", include("social.urls")),
     path("api/", include("moderation.urls")),

@@ -249,12 +249,10 @@ def user_sessions_revoke(*, user, actor, ip: str | None = None) -> int:
 
 # --- reports -------------------------------------------------------------------------------------
 def _evidence(*, room_id, reporter) -> dict | None:
-    """Adapter for the in-room issue's snapshot; no evidence until it exists."""
-    try:
-        from social.selectors import room_evidence_for_reporter
-    except ImportError:
-        return None
-    return room_evidence_for_reporter(room_id=room_id, reporter=reporter)
+    """The room's snapshot as the reporter saw it (``social.selectors.room_evidence_for_reporter``)."""
+    from social import selectors as social_selectors
+
+    return social_selectors.room_evidence_for_reporter(room_id=room_id, reporter=reporter)
 
 
 def report_create(

@@ -1,4 +1,4 @@
-"""``GET /api/me`` is a plain Django view (``accounts.apis.me_view``); ``MeApi`` (DRF) answers the
+"""``GET /api/me`` is a plain Django view (``flows.apis.me_view``); ``MeApi`` (DRF) answers the
 other methods and documents the schema.  Both must answer GET identically."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 from django.test import RequestFactory
 
-from accounts import apis
+from flows import apis
 from config import clock
 
 pytestmark = pytest.mark.django_db

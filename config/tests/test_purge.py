@@ -182,9 +182,9 @@ def test_dry_run_matches_the_real_run_for_every_purger_on_a_populated_database(s
         Session.objects.filter(pk=s.pk).update(revoked_at=now, **({"expires_at": now} if i % 2 else {}))
     from django.test import Client
 
-    from accounts.services import make_permanent_request
+    from flows.account import do_make_permanent_request
 
-    make_permanent_request(user=user, email="purge@example.com", password="correct horse battery")
+    do_make_permanent_request(user=user, email="purge@example.com", password="correct horse battery")
     admin = Client()
     admin.login(email="demo-moderator@example.com", password="demo-pass-1234")  # a Django admin session row
     clock.advance(400 * 86400)
