@@ -9,7 +9,7 @@ The whole API other apps need::
     metrics.gauge_add("ws_connections", 1)                 # on connect; -1 on disconnect
     metrics.gauge_set("sweeper_last_run_timestamp_seconds", time.time())
     metrics.observe("sweeper_duration_seconds", 0.012)      # histogram
-    metrics.gauge_fn("live_rooms", lambda: Room.objects.filter(ended_at=None).count())
+    metrics.gauge_fn("live_rooms", lambda: Room.objects.live().count())
 
 A family's label names are fixed by its declaration (``labels=``) or, for an undeclared family, by
 its first use; a call with other label names is logged and dropped (a metric never fails a
