@@ -431,7 +431,7 @@ def test_batch_ids_come_from_the_returned_keys_not_the_row_order(make_user):
     e, f, third = start(make_user, names=("Eli", "Fay"))
 
     def reverse_rows(execute, sql, params, many, context):
-        if sql.startswith("INSERT INTO") and "RETURNING" in sql and params and len(params) > 6:
+        if "INSERT INTO" in sql and "RETURNING" in sql and params and len(params) > 6:
             rows = [list(params[i:i + 6]) for i in range(0, len(params), 6)]
             params = [value for row in reversed(rows) for value in row]
         return execute(sql, params, many, context)
