@@ -107,9 +107,9 @@ def daphne_factory():
     started: list[DaphneServer] = []
 
     def _start(**kw) -> DaphneServer:
-        server = DaphneServer(**kw).start()
-        started.append(server)
-        return server
+        server = DaphneServer(**kw)
+        started.append(server)  # before start(): one that never gets ready is killed too
+        return server.start()
 
     yield _start
     for server in started:

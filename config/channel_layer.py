@@ -8,9 +8,20 @@ handshake succeeds, and the consumer answers what needs Redis with ``unavailable
 joined on ``auth``, which the client retries).  Nothing in this project sends to a consumer's own
 channel — every event goes to a group — so the missing subscription loses nothing.
 
-Leans on channels-redis internals (``RedisPubSubChannelLayer._get_layer``,
-``RedisPubSubLoopLayer.prefix`` and ``._subscribe_to_channel``, which registers the queue before it
-subscribes); ``config/tests/test_channel_layer.py`` fails if they change.
+And one thing it doesn't say — whether this process is receiving.  Pub/sub delivers to whoever is
+subscribed at the moment of the publish.  After Redis comes back (empty), redis-py re-subscribes
+this process's channels and groups only when channels-redis's receive loop reconnects (it sleeps
+1 s after each failure), so for up to a second or two a notice published to a socket of this
+process is lost while every other Redis call already works.  ``receiving()`` is False in that
+window; the consumer answers what is delivered through the layer with ``unavailable`` (retry)
+instead of leaving it silent, and ``/readyz`` reports Redis degraded until it is True.
+
+Leans on channels-redis internals (``RedisPubSubChannelLayer._get_layer`` and ``._layers``,
+``RedisPubSubLoopLayer.prefix``, ``._shards`` and ``._subscribe_to_channel``, which registers the
+queue before it subscribes; ``RedisSingleShardConnection._subscribed_to`` and ``._pubsub``) and on
+redis-py's ``PubSub.connection`` (``is_connected``, ``_reader``, ``register_connect_callback`` —
+callbacks run in registration order, after ``PubSub.on_connect``); ``config/tests/test_channel_layer.py``
+fails if they change.
 """
 
 from __future__ import annotations
@@ -23,6 +34,10 @@ from config.resilience import is_redis_unavailable, redis_state
 
 
 class RedisPubSubLayer(RedisPubSubChannelLayer):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._watchers: dict[int, _Resubscribed] = {}  # id(pub/sub connection) → its watcher
+
     async def new_channel(self, prefix: str = "specific.") -> str:
         layer = self._get_layer()
         channel = f"{layer.prefix}{prefix}{uuid.uuid4().hex}"
@@ -33,3 +48,43 @@ class RedisPubSubLayer(RedisPubSubChannelLayer):
                 raise
             redis_state.failed(exc)
         return channel
+
+    def receiving(self) -> bool:
+        """Is every subscription of this process live on Redis?  False from the moment the
+        receive connection drops until it has reconnected *and* sent its re-subscription
+        (redis-py's ``PubSub.on_connect``, which runs before our own connect callback).  Reads
+        attributes only (safe from a worker thread, no I/O): cheap enough for every inbound frame."""
+        for loop_layer in list(self._layers.values()):
+            for shard in loop_layer._shards:
+                if not shard._subscribed_to:
+                    continue  # nothing to receive on this shard (e.g. a publish-only loop)
+                connection = shard._pubsub.connection if shard._pubsub is not None else None
+                if connection is None or not connection.is_connected:
+                    return False
+                watcher = self._watchers.get(id(connection))
+                if watcher is None or watcher.connection is not connection:
+                    # first look at this connection: it subscribed as it connected (subscribe()
+                    # connects first); from now on each reconnect is seen
+                    self._watchers[id(connection)] = _Resubscribed(connection)
+                elif watcher.reader is not connection._reader:
+                    return False  # reconnected; the re-subscription hasn't been sent yet
+        return True
+
+
+class _Resubscribed:
+    """Remembers the stream of the pub/sub connection's latest completed (re)subscription.
+    redis-py keeps connect callbacks as weak methods, so the layer holds this object."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.reader = connection._reader
+        connection.register_connect_callback(self.resubscribed)
+
+    async def resubscribed(self, connection) -> None:
+        self.reader = connection._reader
+
+
+def layer_receiving(layer) -> bool:
+    """``receiving()`` of ``layer``; layers without the notion (in-memory) always receive."""
+    receiving = getattr(layer, "receiving", None)
+    return True if receiving is None else receiving()

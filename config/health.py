@@ -74,6 +74,15 @@ REDIS_DEGRADED_IMPACT = (
 )
 
 
+def channel_layer_receiving() -> bool:
+    from channels.layers import get_channel_layer
+
+    from config.channel_layer import layer_receiving
+
+    layer = get_channel_layer()
+    return layer is None or layer_receiving(layer)
+
+
 @require_GET
 def readyz(request):
     """200 ``ready``; 200 ``degraded`` while only Redis is unreachable (the process still serves: a
@@ -89,6 +98,9 @@ def readyz(request):
         degraded.append({"component": "redis", "reason": checks["cache"], "impact": REDIS_DEGRADED_IMPACT})
     elif c_ok and settings.REDIS_URL:
         redis_state.recovered()
+        if not channel_layer_receiving():  # Redis is back; this process isn't re-subscribed yet
+            checks["channel_layer"] = "re-subscribing"
+            degraded.append({"component": "redis", "reason": "channel layer re-subscribing", "impact": REDIS_DEGRADED_IMPACT})
     ready = db_ok and m_ok and (c_ok or bool(degraded))
     status = ("degraded" if degraded else "ready") if ready else "not_ready"
     resp = JsonResponse({"status": status, "checks": checks, "degraded": degraded}, status=200 if ready else 503)

@@ -16,7 +16,8 @@ from django.conf import settings
 
 from config import clock, events, metrics
 from config.errors import ApplicationError
-from config.resilience import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
+from config.channel_layer import layer_receiving
+from config.resilience import RETRY_AFTER_SECONDS, RedisUnavailable, is_unavailable, unavailable_body
 from realtime import backpressure, calls, runtime, signaling
 from realtime.asyncdb import database_sync_to_async
 from realtime import services as rt
@@ -26,6 +27,7 @@ from realtime.protocol import (
     CLOSE_HEARTBEAT_TIMEOUT,
     CLOSE_SERVER_RESTART,
     CLOSE_SLOW_READER,
+    CLIENT_MESSAGES,
     ProtocolError,
     decode,
     validate,
@@ -146,6 +148,10 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 return
             if mtype == "auth":
                 raise ProtocolError("already_authenticated", "This socket is already authenticated.")
+            if not CLIENT_MESSAGES[mtype].replies and not layer_receiving(self.channel_layer):
+                # answered only through the channel layer, which isn't subscribed again yet after
+                # a Redis outage: the answer would be lost, so say "retry" (config/channel_layer.py)
+                raise RedisUnavailable()
             handler = getattr(self, "on_" + mtype.replace(".", "_").replace("-", "_"))
             reply = await handler(**fields)
             if reply is not None:

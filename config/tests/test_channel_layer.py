@@ -39,3 +39,51 @@ def test_channels_redis_internals_still_exist():
     assert callable(RedisPubSubLoopLayer._subscribe_to_channel)
     loop_layer = RedisPubSubLoopLayer(hosts=["redis://127.0.0.1:1/0"], prefix="p")
     assert loop_layer.prefix == "p" and loop_layer.channels == {}
+
+
+def test_redis_py_and_channels_redis_internals_for_receiving_still_exist():
+    from channels_redis.pubsub import RedisPubSubLoopLayer, RedisSingleShardConnection
+    from redis.asyncio.connection import Connection
+
+    layer = RedisPubSubLayer(hosts=["redis://127.0.0.1:1/0"], prefix="p")
+    assert layer._layers == {} and layer.receiving() is True  # nothing subscribed: nothing to lose
+    loop_layer = RedisPubSubLoopLayer(hosts=["redis://127.0.0.1:1/0"], prefix="p")
+    shard = loop_layer._shards[0]
+    assert isinstance(shard, RedisSingleShardConnection)
+    assert shard._subscribed_to == set() and shard._pubsub is None
+    assert "_reader" in Connection.__slots__ and callable(Connection.register_connect_callback)
+
+
+async def test_receiving_is_false_from_a_redis_restart_until_resubscribed():
+    """Against a redis-server of the test's own: subscribed → receiving; SIGKILL → not receiving
+    (a publish now would reach nobody); started again → receiving once redis-py has re-subscribed,
+    and from then on a group message is delivered."""
+    import asyncio
+
+    from tests.servers import RedisServer
+
+    reason = RedisServer.unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = RedisServer().start()
+    layer = RedisPubSubLayer(hosts=[server.url(1)], prefix="t-db1-asgi")
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("user.1", channel)
+        assert layer.receiving()
+
+        async def until(state: bool, timeout: float = 10) -> None:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while layer.receiving() is not state:
+                assert asyncio.get_running_loop().time() < deadline, f"receiving() never became {state}"
+                await asyncio.sleep(0.02)  # let the layer's receive loop run; bounded by the deadline
+
+        server.stop()
+        await until(False)
+        server.start()
+        await until(True)
+        await layer.group_send("user.1", {"type": "client.send", "n": 1})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 1
+    finally:
+        await layer.flush()
+        server.stop()
