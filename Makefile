@@ -40,7 +40,7 @@ types: install node_modules/.installed
 	mkdir -p var/types
 	$(BIN)/python manage.py spectacular --format openapi-json --fail-on-warn --file var/types/openapi.json
 	$(BIN)/python manage.py asyncapi --file var/types/asyncapi.json
-	node tools/types.mjs var/types/openapi.json var/types/asyncapi.json static/campus/types
+	node web/types.mjs var/types/openapi.json var/types/asyncapi.json static/campus/types
 	node_modules/.bin/tsc -p tsconfig.json
 
 check-deploy: install

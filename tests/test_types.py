@@ -39,7 +39,7 @@ def generated(node_modules, tmp_path_factory) -> Path:
     call_command("spectacular", "--format", "openapi-json", "--fail-on-warn", "--file", str(out / "openapi.json"))
     call_command("asyncapi", file=str(out / "asyncapi.json"))
     proc = subprocess.run(
-        ["node", "tools/types.mjs", str(out / "openapi.json"), str(out / "asyncapi.json"), str(out)],
+        ["node", "web/types.mjs", str(out / "openapi.json"), str(out / "asyncapi.json"), str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
