@@ -777,10 +777,22 @@ class AppealAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve (lift the ban / withdraw the warning)", permissions=["change"])
     def approve(self, request, queryset):
+        # approving undoes the strike: it needs the permission that lifts that ban / withdraws
+        # that warning directly (the Bans / Warnings pages' "change")
+        allowed, refused = [], 0
+        for a in queryset:
+            needed = "moderation.change_ban" if a.ban_id else "moderation.change_strike"
+            if request.user.has_perm(needed):
+                allowed.append(a)
+            else:
+                refused += 1
+        if refused:
+            messages.error(request, f"{refused} appeal{'s' if refused != 1 else ''} not approved: lifting "
+                                    "that ban / withdrawing that warning needs the permission to change it.")
         n = sum(
             run_service(request, strikes.appeal_approve, "", appeal=a, actor=request.user, ip=client_ip(request))
             is not None
-            for a in queryset
+            for a in allowed
         )
         if n:
             messages.success(request, f"Approved {n} appeal{'s' if n != 1 else ''}; "

@@ -39,6 +39,21 @@ def _with_perms(user, *codenames):
     return User.objects.get(pk=user.pk)  # a fresh object: no cached permissions
 
 
+def test_approving_a_ban_appeal_needs_the_permission_to_lift_the_ban(moderator, staff_without_group, make_user):
+    appellant = make_user(name="Appellant")
+    ban = services.ban_create(user=appellant, actor=moderator, reason="spam", duration=timedelta(days=7))
+    appeal = strikes.appeal_create(user=appellant, text="It was not me.", ban_id=ban.pk)
+    clerk = _with_perms(staff_without_group, "view_appeal", "change_appeal")  # may not change bans
+    resp = _client(clerk).post("/admin/moderation/appeal/", {"action": "approve", "_selected_action": [appeal.pk]},
+                               follow=True)
+    assert "not approved" in resp.content.decode()
+    assert Appeal.objects.get(pk=appeal.pk).status == Appeal.Status.PENDING
+    assert Ban.objects.get(pk=ban.pk).lifted_at is None
+    clerk = _with_perms(clerk, "change_ban")
+    _client(clerk).post("/admin/moderation/appeal/", {"action": "approve", "_selected_action": [appeal.pk]})
+    assert Appeal.objects.get(pk=appeal.pk).status == Appeal.Status.APPROVED
+
+
 # --- IP bans covering more than one address ------------------------------------------------------
 @pytest.mark.parametrize("network", ["198.51.100.0/24", "2001:db8::/64", "198.51.100.8/31"])
 def test_a_range_ip_ban_asks_for_confirmation_first(moderator, network):
