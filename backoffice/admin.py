@@ -27,10 +27,11 @@ from invites.admin import InvitedByInline, UscCardInline
 from config.net import client_ip
 from moderation import selectors as mod_selectors
 from moderation import services as mod_services
-from moderation.admin import EXPIRY_CHOICES, EXPIRY_DELTAS, ReasonForm, intermediate, render_history, run_service, when
+from moderation.admin import EXPIRY_CHOICES, EXPIRY_DELTAS, ReasonForm, intermediate, render_history, run_service
+from moderation.admin_display import when
 from audit.models import AuditLog
 from moderation.models import Ban, Report
-from accounts import services as account_services  # after moderation: its import order avoids a cycle
+from accounts import services as account_services
 
 
 class SessionInline(admin.TabularInline):

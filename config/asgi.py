@@ -19,8 +19,6 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from django.conf import settings  # noqa: E402
-
 from config.storage import summary_line  # noqa: E402
 from moderation.middleware import IpBanMiddleware  # noqa: E402
 from realtime import runtime  # noqa: E402

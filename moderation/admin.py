@@ -20,7 +20,6 @@ from config import clock
 from config.errors import ApplicationError
 from config.net import client_ip
 from moderation import admin_display as display
-from moderation.admin_display import when  # re-exported for the user page (backoffice.admin)
 from moderation import cases, selectors, services, strikes
 from audit.models import AuditLog
 from moderation.models import Appeal, Ban, IpBan, Report, Strike, WarningPreset

@@ -13,7 +13,7 @@ Rules enforced here:
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
