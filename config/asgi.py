@@ -57,6 +57,10 @@ def _start_with_the_server() -> None:
 
 _start_with_the_server()
 
+from config.autobahn_debug import defer_debug_formatting  # noqa: E402
+
+defer_debug_formatting()  # autobahn's per-connection debug arguments: formatted only if logged
+
 if settings.WS_OVERSIZE_CLOSE_1009:
     from realtime.backpressure import close_oversized_frames_with_1009
 
