@@ -22,7 +22,10 @@ async def layer():
 async def test_new_channel_survives_redis_being_unreachable(layer):
     channel = await layer.new_channel()
     assert channel.startswith("t-db0-asgispecific.")
-    assert channel in layer._get_layer().channels  # its queue exists: receive() waits on it
+    loop_layer = layer._get_layer()
+    assert channel in loop_layer.channels  # its queue exists: receive() waits on it
+    # no Redis I/O for a consumer's own channel (nothing is ever sent to it): no subscription
+    assert all(shard._subscribed_to == set() and shard._pubsub is None for shard in loop_layer._shards)
 
     with pytest.raises(Exception) as caught:
         await layer.group_add("user.1", channel)
