@@ -263,3 +263,17 @@ def test_rooms_finish_overdue_ends_what_is_past_and_returns_the_live_rooms(make_
     short.refresh_from_db()
     assert short.status == "ended" and short.end_reason == "timer"
     assert services.rooms_finish_overdue(user_ids=[a.pk, b.pk]) == {}
+
+
+@pytest.mark.django_db
+def test_room_id_live_for_user_is_one_query_and_follows_the_live_flag(two, make_user, django_assert_num_queries):
+    a, b = two
+    c = make_user("C")
+    room = services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="text", seconds=60)
+    with django_assert_num_queries(1):
+        got = selectors.room_id_live_for_user(user_id=a.pk)
+    assert got == room.pk and isinstance(got, type(room.pk))  # a UUID on both databases
+    assert selectors.room_id_live_for_user(user_id=c.pk) is None
+    services.room_end(room_id=room.pk, reason="user", actor_id=a.pk)
+    assert selectors.room_id_live_for_user(user_id=a.pk) is None
+    assert selectors.room_id_live_for_user(user_id=b.pk) is None
