@@ -15,7 +15,11 @@ this process's channels and groups only when channels-redis's receive loop recon
 1 s after each failure), so for up to a second or two a notice published to a socket of this
 process is lost while every other Redis call already works.  ``receiving()`` is False in that
 window; the consumer answers what is delivered through the layer with ``unavailable`` (retry)
-instead of leaving it silent, and ``/readyz`` reports Redis degraded until it is True.
+instead of leaving it silent, and ``/readyz`` reports Redis degraded until it is True.  What it
+can't see: a Redis restart that completes before channels-redis's receive loop has polled the dead
+connection (it reads with a 0.1 s timeout) — the old connection still looks alive.  Closing that
+would need a round trip through the subscription (publish a probe to ourselves) after every failure
+any other Redis call of the process sees.
 
 Leans on channels-redis internals (``RedisPubSubChannelLayer._get_layer`` and ``._layers``,
 ``RedisPubSubLoopLayer.prefix``, ``.channels`` (channel → queue) and ``._shards``; ``RedisSingleShardConnection._subscribed_to`` and ``._pubsub``) and on
@@ -42,13 +46,30 @@ class RedisPubSubLayer(RedisPubSubChannelLayer):
         """The consumer's own channel: its in-process queue only, no Redis ``SUBSCRIBE``.  Every
         event reaches a socket through a group (which the receive loop fans out to these queues),
         never through its own channel, so subscribing it on Redis — one round trip per socket on
-        connect and another on close, ~7 % of the server's CPU in a connect burst (py-spy, issue
-        20) — bought nothing.  No I/O: a handshake also succeeds while Redis is unreachable.
+        connect and another on close, ~7 % of the server's CPU in a connect burst (py-spy) —
+        bought nothing.  No I/O: a handshake also succeeds while Redis is unreachable.
         (channels-redis's cleanup in ``receive`` unsubscribes only what was subscribed.)"""
         layer = self._get_layer()
         channel = f"{layer.prefix}{prefix}{uuid.uuid4().hex}"
         layer.channels[channel] = asyncio.Queue()
         return channel
+
+    async def group_add(self, group: str, channel: str) -> None:
+        layer = self._get_layer()  # the parent proxies every call to its per-loop layer
+        await layer.group_add(group, channel)
+        self._watch(layer)
+
+    def _watch(self, loop_layer) -> None:
+        """Right after a subscribe went through, every subscription of the shard is live on its
+        connection: start watching that connection's reconnects from here (watching only at a
+        later look could take a connection caught mid-reconnect for a live one)."""
+        for shard in loop_layer._shards:
+            connection = shard._pubsub.connection if shard._pubsub is not None else None
+            if connection is None or not connection.is_connected:
+                continue
+            watcher = self._watchers.get(id(connection))
+            if watcher is None or watcher.connection is not connection:
+                self._watchers[id(connection)] = _Resubscribed(connection)
 
     def receiving(self) -> bool:
         """Is every subscription of this process live on Redis?  False from the moment the
@@ -64,10 +85,8 @@ class RedisPubSubLayer(RedisPubSubChannelLayer):
                     return False
                 watcher = self._watchers.get(id(connection))
                 if watcher is None or watcher.connection is not connection:
-                    # first look at this connection: it subscribed as it connected (subscribe()
-                    # connects first); from now on each reconnect is seen
-                    self._watchers[id(connection)] = _Resubscribed(connection)
-                elif watcher.reader is not connection._reader:
+                    return False  # subscribed by a path that isn't watched: can't tell, so no
+                if watcher.reader is not connection._reader:
                     return False  # reconnected; the re-subscription hasn't been sent yet
         return True
 

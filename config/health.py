@@ -94,12 +94,14 @@ def readyz(request):
     c_ok, checks["cache"] = cache_ok()
     m_ok, checks["migrations"] = migrations_ok() if db_ok else (False, "database down")
     degraded = []
+    if settings.REDIS_URL:
+        # the channel layer's subscriptions: gone with the connection, back only once re-sent
+        checks["channel_layer"] = "receiving" if channel_layer_receiving() else "re-subscribing"
     if not c_ok and settings.REDIS_URL:
         degraded.append({"component": "redis", "reason": checks["cache"], "impact": REDIS_DEGRADED_IMPACT})
     elif c_ok and settings.REDIS_URL:
         redis_state.recovered()
-        if not channel_layer_receiving():  # Redis is back; this process isn't re-subscribed yet
-            checks["channel_layer"] = "re-subscribing"
+        if checks["channel_layer"] != "receiving":  # Redis is back; not re-subscribed yet
             degraded.append({"component": "redis", "reason": "channel layer re-subscribing", "impact": REDIS_DEGRADED_IMPACT})
     ready = db_ok and m_ok and (c_ok or bool(degraded))
     status = ("degraded" if degraded else "ready") if ready else "not_ready"

@@ -20,7 +20,7 @@ import pytest
 
 from config.tests.conftest import manage
 from tests.servers import RedisServer
-from tests.wsclient import WsClient, signup
+from tests.wsclient import WsClient, signup, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -263,9 +263,13 @@ def test_notices_right_after_redis_returns_are_never_silently_lost(tmp_path, dap
         a.auth()
         b.auth()
         redis_server.stop()
-        # the process has noticed: what needs Redis answers unavailable (the receive loop is down)
-        a.send({"type": "queue.get"})
+        a.send({"type": "queue.get"})  # what needs Redis answers unavailable
         assert a.expect("error")["code"] == "unavailable"
+        # an outage the process has noticed on its channel-layer connection too (channels-redis
+        # polls it every 0.1 s; a Redis restart inside that poll isn't seen — see
+        # config/channel_layer.py)
+        wait_until(lambda: server.request("GET", "/readyz")[1]["checks"]["channel_layer"] == "re-subscribing",
+                   timeout=10, what="the channel layer noticing the outage")
         redis_server.start()
         # at once, as a client retrying on its own would: presence (a direct answer), then an invite
         _answered(b, {"type": "presence.set", "available": True}, "presence.state")
