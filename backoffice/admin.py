@@ -34,32 +34,30 @@ from moderation.models import Ban, Report
 from accounts import services as account_services
 
 
-class SessionInline(admin.TabularInline):
-    model = Session
-    extra = 0
-    can_delete = False
-    fields = ["device_name", "ip", "created_at", "last_seen_at", "expires_at", "revoked_at"]
-    readonly_fields = fields
-    ordering = ["-last_seen_at"]
-    verbose_name_plural = "Sessions"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 class _ReadOnlyInline(admin.TabularInline):
+    """A history table on the user page: its ``fields`` shown read-only, newest first."""
+
     extra = 0
     can_delete = False
     show_change_link = True
+    ordering = ["-created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class SessionInline(_ReadOnlyInline):
+    model = Session
+    show_change_link = False
+    fields = ["device_name", "ip", "created_at", "last_seen_at", "expires_at", "revoked_at"]
+    ordering = ["-last_seen_at"]
+    verbose_name_plural = "Sessions"
 
 
 class ReportsAgainstInline(_ReadOnlyInline):
@@ -67,8 +65,6 @@ class ReportsAgainstInline(_ReadOnlyInline):
     fk_name = "reported"
     verbose_name_plural = "Reports against this user"
     fields = ["created_at", "reporter", "category", "status", "action_taken", "details"]
-    readonly_fields = fields
-    ordering = ["-created_at"]
 
 
 class ReportsByInline(_ReadOnlyInline):
@@ -76,8 +72,6 @@ class ReportsByInline(_ReadOnlyInline):
     fk_name = "reporter"
     verbose_name_plural = "Reports filed by this user"
     fields = ["created_at", "reported", "category", "status", "action_taken", "details"]
-    readonly_fields = fields
-    ordering = ["-created_at"]
 
 
 class BanInline(_ReadOnlyInline):
@@ -85,8 +79,6 @@ class BanInline(_ReadOnlyInline):
     fk_name = "user"
     verbose_name_plural = "Bans"
     fields = ["created_at", "expires_at", "reason", "automatic", "created_by", "lifted_at", "lifted_by", "lift_reason"]
-    readonly_fields = fields
-    ordering = ["-created_at"]
 
 
 class BannedFilter(admin.SimpleListFilter):
