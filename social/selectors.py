@@ -48,6 +48,24 @@ _LIVE_ROOM_SQL = (
 )
 
 
+def room_ids_live_for_users(*, user_ids) -> dict[int, uuid.UUID]:
+    """``room_id_live_for_user`` for several users at once: user id → live room id, for those in
+    one.  One statement whatever the number of users (a reconnect storm's batches ask)."""
+    ids = list(dict.fromkeys(user_ids))
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_LIVE_ROOMS_SQL.format(marks=", ".join(["%s"] * len(ids))), [*ids, True])
+        rows = cursor.fetchall()
+    to_python = Room._meta.pk.to_python
+    return {user_id: to_python(room_id) for user_id, room_id in rows}
+
+
+_LIVE_ROOMS_SQL = (
+    f"SELECT user_id, room_id FROM {RoomParticipant._meta.db_table} WHERE user_id IN ({{marks}}) AND live = %s"
+)
+
+
 def room_live_for_user(*, user_id: int) -> Room | None:
     """The user's live room itself (see ``room_id_live_for_user``)."""
     part = RoomParticipant.objects.live_for(user_id).select_related("room").first()

@@ -37,7 +37,7 @@ from config import clock, events
 from audit.services import audit_record
 from social import errors
 from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
-from social.selectors import live_room_user_ids, room_id_live_for_user
+from social.selectors import live_room_user_ids, room_id_live_for_user, room_ids_live_for_users
 
 logger = logging.getLogger(__name__)
 
@@ -245,40 +245,82 @@ def rooms_finish_overdue(*, user_ids) -> dict[int, Room]:
 
 # --- connection state -----------------------------------------------------------------------------
 def room_participant_connected(*, user_id: int) -> dict | None:
-    """One of the user's sockets is (re)connected on this process.
+    """One of the user's sockets is (re)connected on this process: a batch of one
+    (``room_participants_connected``, the one code path).
 
     Returns the room state for that user (``None`` when no live room).  If the room was in grace
     and now has both participants connected, it is active again; both sides get ``room.resumed``.
     An overdue room is ended instead (its deadline passed while nobody looked).
     """
-    room_id = room_id_live_for_user(user_id=user_id)
-    if room_id is None:
-        return None
+    return room_participants_connected(user_ids=[user_id])[user_id]
+
+
+def room_participants_connected(*, user_ids: list[int]) -> dict[int, dict | None]:
+    """``room_participant_connected`` for each of ``user_ids`` in that order (a reconnect storm's
+    group commit), with a fixed number of statements whatever the batch size: one lookup of the
+    users' live rooms, then in one transaction: the rooms locked in room-id order (like the
+    sweeper and the chat batches: no lock-order deadlocks), one read of their participants, one
+    UPDATE of the connecting participants, one UPDATE of the rooms that go from grace to active
+    (when any).  Only a room past a deadline costs more: it is ended (``room_end_locked``, its
+    bookkeeping once) — a timer or grace deadline before anything is written for it, the torch
+    deadline after its first connecting user's row is, as for a single call.
+
+    The same user twice is a second socket of theirs: the second time only that user hears
+    ``room.resumed`` (the first time both do).  Returns user id → their room payload as of their
+    last occurrence (``None``: no live room, or it was just ended).  Events go out after commit;
+    if the transaction fails, nothing is sent and the exception propagates (for every user)."""
+    result: dict[int, dict | None] = dict.fromkeys(user_ids)
+    room_of = room_ids_live_for_users(user_ids=user_ids)
+    if not room_of:
+        return result
     now = clock.now()
+    lease_end = now + _lease()
     with transaction.atomic():
-        room = _lock_live(room_id)
-        if room is None or _end_if_overdue_locked(room, now):
-            return None
-        was_connected = RoomParticipant.objects.filter(room=room, user_id=user_id, connected=True).exists()
-        RoomParticipant.objects.filter(room=room, user_id=user_id).update(
-            connected=True, lease_expires_at=now + _lease(), disconnected_at=None
-        )
-        participants = _participants(room)
-        if _end_if_overdue_locked(room, now, participants):
-            # the torch rule's deadline passed while nobody swept (e.g. across a restart)
-            return None
-        if room.status == Room.Status.GRACE and all(p.connected for p in participants):
-            Room.objects.filter(pk=room.pk).update(status=Room.Status.ACTIVE, grace_deadline=None, grace_started_at=None)
-            room.status, room.grace_deadline, room.grace_started_at = Room.Status.ACTIVE, None, None
-        if was_connected:
+        locked = Room.objects.select_for_update().live().filter(pk__in=set(room_of.values())).order_by("pk")
+        rooms = {room.pk: room for room in locked if not _end_if_overdue_locked(room, now)}
+        if not rooms:
+            return result
+        parts_of: dict = {}
+        for p in RoomParticipant.objects.select_related("user").filter(room_id__in=list(rooms)).order_by("id"):
+            parts_of.setdefault(p.room_id, []).append(p)
+        # each user in order, on the locked rows in memory: what the calls one by one would do
+        connect: dict[int, None] = {}  # participant pks, in order
+        torch_ended: dict = {}  # room pk → room, in order
+        activate: list = []
+        sends: list[tuple[int, dict]] = []
+        for uid in user_ids:
+            room = rooms.get(room_of.get(uid))
+            if room is None or room.pk in torch_ended:  # no live room, or its end is decided
+                result[uid] = None
+                continue
+            participants = parts_of[room.pk]
+            me = next(p for p in participants if p.user_id == uid)
+            was_connected = me.connected
+            me.connected, me.lease_expires_at, me.disconnected_at = True, lease_end, None
+            connect[me.pk] = None
+            if room.overdue_reason(now, participants):
+                # the torch rule's deadline passed while nobody swept (e.g. across a restart)
+                torch_ended[room.pk] = room  # ended below, after the UPDATE (as in a single call)
+                result[uid] = None
+                continue
+            if room.status == Room.Status.GRACE and all(p.connected for p in participants):
+                room.status, room.grace_deadline, room.grace_started_at = Room.Status.ACTIVE, None, None
+                activate.append(room.pk)
             # another socket of an already connected user: only that user's sockets hear of it
-            events.send_after_commit(
-                users=user_id,
-                message=events.room_resumed(room=room_payload(room=room, user_id=user_id, participants=participants, now=now)),
-            )
-        else:
-            _tell_both(room, events.room_resumed, participants)
-        return room_payload(room=room, user_id=user_id, participants=participants, now=now)
+            for p in [me] if was_connected else participants:
+                payload = room_payload(room=room, user_id=p.user_id, participants=participants, now=now)
+                sends.append((p.user_id, events.room_resumed(room=payload)))
+            result[uid] = room_payload(room=room, user_id=uid, participants=participants, now=now)
+        RoomParticipant.objects.filter(pk__in=list(connect)).update(
+            connected=True, lease_expires_at=lease_end, disconnected_at=None
+        )
+        for room in torch_ended.values():
+            _end_if_overdue_locked(room, now, parts_of[room.pk])
+        if activate:
+            Room.objects.filter(pk__in=activate).update(status=Room.Status.ACTIVE, grace_deadline=None, grace_started_at=None)
+        for user_id, message in sends:
+            events.send_after_commit(users=user_id, message=message)
+    return result
 
 
 def _disconnect_locked(
