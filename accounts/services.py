@@ -159,16 +159,46 @@ def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
     if not token or len(token) > 200:
         return None
     hash_ = token_hash(token)
+    return _session_resolve(hash_, _session_cache.get(_cache_key(hash_)), None)
+
+
+def sessions_authenticate(*, tokens: list[str]) -> list[tuple[User, AuthInfo] | None]:
+    """``session_authenticate`` for many tokens at once (a reconnect storm's ``auth`` batch): one
+    shared-cache read for the entries this process holds no copy of, one query for the misses;
+    the rare ``last_seen_at`` write stays one per session due."""
+    hashes = [token_hash(t) if t and len(t) <= 200 else None for t in tokens]
+    entries = _session_cache.get_many([_cache_key(h) for h in hashes if h])
+    missing = sorted({h for h in hashes if h and _usable_entry(entries.get(_cache_key(h))) is None})
+    rows: dict[str, Session] = {}
+    if missing:
+        rows = {
+            s.token_hash: s
+            for s in Session.objects.select_related("user").filter(
+                token_hash__in=missing, revoked_at__isnull=True, expires_at__gt=clock.now()
+            )
+        }
+    return [_session_resolve(h, entries.get(_cache_key(h)), rows) if h else None for h in hashes]
+
+
+def _usable_entry(entry):
+    # an entry written by another version of the model: read the row afresh
+    return entry if entry is not None and entry[1] == _USER_SCHEMA else None
+
+
+def _session_resolve(hash_: str, entry, rows: dict[str, Session] | None) -> tuple[User, AuthInfo] | None:
+    """The session behind ``hash_`` from its cache ``entry``, or on a miss from ``rows`` (already
+    read) or one query."""
     now = clock.now()
-    entry = _session_cache.get(_cache_key(hash_))
-    if entry is not None and entry[1] != _USER_SCHEMA:
-        entry = None  # written by another version of the model: read the row afresh
+    entry = _usable_entry(entry)
     if entry is None:
-        session = (
-            Session.objects.select_related("user")
-            .filter(token_hash=hash_, revoked_at__isnull=True, expires_at__gt=now)
-            .first()
-        )
+        if rows is not None:
+            session = rows.get(hash_)
+        else:
+            session = (
+                Session.objects.select_related("user")
+                .filter(token_hash=hash_, revoked_at__isnull=True, expires_at__gt=now)
+                .first()
+            )
         if session is None or not _user_may_authenticate(session.user):
             return None
         _cache_put(session.token_hash, session.pk, session.user, session.expires_at, session.last_seen_at)
@@ -226,13 +256,14 @@ def session_live_here(*, token_hash: str) -> bool:
     return entry is not None and entry[1] == _USER_SCHEMA and entry[3] > clock.now()
 
 
-def _sockets_close_on_commit(*, session_ids: list[int], user_id: int | None = None) -> None:
-    """After commit, close (4401) every socket of these sessions — with ``user_id``, every socket
-    of that user — on every process.  A failing channel layer never undoes the commit."""
+def _sockets_close_on_commit(*, user_id: int, session_ids: list[int], whole_account: bool = False) -> None:
+    """After commit, close (4401) every socket of ``user_id`` authenticated with one of these
+    sessions — with ``whole_account``, every socket of that user — on every process.  A failing
+    channel layer never undoes the commit."""
     from config.events import kick_after_commit, kick_sessions_after_commit
 
-    kick_sessions_after_commit(sessions=session_ids, code=4401, reason="session revoked")
-    if user_id is not None:
+    kick_sessions_after_commit(user=user_id, sessions=session_ids, code=4401, reason="session revoked")
+    if whole_account:
         kick_after_commit(users=user_id, code=4401, reason="account closed")
 
 
@@ -246,7 +277,7 @@ def session_revoke(
     revoked = Session.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=now)
     session.revoked_at = now
     _forget_now_and_on_commit([session.token_hash])
-    _sockets_close_on_commit(session_ids=[session.pk])
+    _sockets_close_on_commit(user_id=session.user_id, session_ids=[session.pk])
     if revoked:
         audit_record(
             actor=actor, action=action, target_type="accounts.user", target_id=session.user_id,
@@ -270,7 +301,7 @@ def session_revoke_all(
         revoked_at=clock.now()
     )
     _forget_now_and_on_commit([h for _, h in rows])
-    _sockets_close_on_commit(session_ids=[pk for pk, _ in rows])
+    _sockets_close_on_commit(user_id=user.pk, session_ids=[pk for pk, _ in rows])
     audit_record(actor=actor, action=action, target=user, after={"revoked": count}, ip=ip)
     return count
 
@@ -506,7 +537,7 @@ def user_admin_update(*, user_id: int, actor: User, changes: dict, ip: str | Non
     user_cache_bust(user_id=user.pk)
     if before.get("is_active") is True and after.get("is_active") is False:
         session_revoke_all(user=user, actor=actor, ip=ip, action="account.deactivate_sessions")
-        _sockets_close_on_commit(session_ids=[], user_id=user.pk)
+        _sockets_close_on_commit(user_id=user.pk, session_ids=[], whole_account=True)
     return user
 
 
@@ -653,7 +684,7 @@ def account_anonymise(*, user: User, keep_email: bool, ip: str | None = None) ->
         EmailVerification.objects.filter(user_id=user_id).delete()
         UserLocation.objects.filter(user_id=user_id).delete()
         session_revoke_all(user=user, actor=user, ip=ip, action="account.delete_sessions")
-        _sockets_close_on_commit(session_ids=[], user_id=user_id)  # every socket of the account
+        _sockets_close_on_commit(user_id=user_id, session_ids=[], whole_account=True)  # every socket of the account
         # Keep ip (moderation may need it); drop what only described the person's devices.
         Session.objects.filter(user_id=user_id).update(user_agent="", device_name="")
         audit_record(

@@ -413,20 +413,17 @@ def room_group(room_id) -> str:
     return f"room.{room_id}"
 
 
-def session_group(session_id: int) -> str:
-    """Every socket authenticated with one API session, on every process (revocation closes it)."""
-    return f"session.{session_id}"
-
-
 # --- channel-layer envelopes (what ``realtime.consumers`` handles) -----------------------------------
 def user_envelope(message: dict) -> dict:
     """``client.send``: forward ``message`` to the socket (joining/leaving room groups on the way)."""
     return {"type": "client.send", "message": message}
 
 
-def kick_envelope(code: int, message: dict | None, reason: str = "") -> dict:
-    """``client.kick``: send ``message`` if any, then close with ``code`` (and ``reason``)."""
-    return {"type": "client.kick", "code": code, "message": message, "reason": reason}
+def kick_envelope(code: int, message: dict | None, reason: str = "", sessions: list[int] | None = None) -> dict:
+    """``client.kick``: send ``message`` if any, then close with ``code`` (and ``reason``).  With
+    ``sessions``, only the sockets authenticated with one of those API sessions close (it goes to
+    the user's group: one subscription per socket instead of one per user and one per session)."""
+    return {"type": "client.kick", "code": code, "message": message, "reason": reason, "sessions": sessions}
 
 
 def room_envelope(room_id: str, message: dict, *, skip_user: int | None = None, skip_channel: str | None = None) -> dict:
@@ -486,9 +483,11 @@ def kick_after_commit(*, users: int | Iterable[int], code: int, message: dict | 
     after_commit(lambda: _send_now(sends), effect="events.kick")
 
 
-def kick_sessions_after_commit(*, sessions: Iterable[int], code: int, reason: str = "") -> None:
-    """After commit: close every socket authenticated with one of ``sessions`` (revocation: 4401)."""
-    sends = [(session_group(sid), kick_envelope(code, None, reason)) for sid in sessions]
+def kick_sessions_after_commit(*, user: int, sessions: Iterable[int], code: int, reason: str = "") -> None:
+    """After commit: close every socket of ``user`` authenticated with one of ``sessions``
+    (revocation: 4401)."""
+    sessions = sorted(sessions)
+    sends = [(user_group(user), kick_envelope(code, None, reason, sessions=sessions))] if sessions else []
     if sends:
         after_commit(lambda: _send_now(sends), effect="events.kick")
 

@@ -264,21 +264,31 @@ def redis_key(key: str) -> str:
     return _shared_entry()[2].replace("\0", key)
 
 
-def _shared_get(key: str) -> Any:
-    """``cache.get`` through the process's backend.  A copy, not the truth: with Redis unreachable
-    it is a miss and the caller reads the database (``config.cacheaside``)."""
+def _shared_read(read, default: Any) -> Any:
+    """A read through the process's backend.  A copy, not the truth: with Redis unreachable it is
+    ``default`` (a miss) and the caller reads the database (``config.cacheaside``)."""
     if redis_state.skip_copies():
-        return None
+        return default
     try:
-        value = _shared().get(key)
+        value = read(_shared())
     except Exception as exc:
         if not is_redis_unavailable(exc):
             raise
         redis_state.failed(exc)
-        return None
+        return default
     if redis_state.last_failure:
         redis_state.recovered()
     return value
+
+
+def _shared_get(key: str) -> Any:
+    """``cache.get`` through the process's backend (None while Redis is unreachable)."""
+    return _shared_read(lambda backend: backend.get(key), None)
+
+
+def _shared_get_many(keys: list[str]) -> dict[str, Any]:
+    """``cache.get_many`` through the process's backend ({} while Redis is unreachable)."""
+    return _shared_read(lambda backend: backend.get_many(keys), {})
 
 
 class NearCache:
@@ -327,6 +337,42 @@ class NearCache:
                     local.pop(next(iter(local)))  # oldest first
                 local[rkey] = (value, now + settings.NEAR_CACHE["ttl_seconds"])
         return value
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        """``get`` for several keys: the local copies, then one shared-cache read (MGET) for the
+        rest — kept under the same rule as ``get`` (no invalidation arrived meanwhile)."""
+        if not keys:
+            return {}
+        if not self.active():
+            return _shared_get_many(keys)
+        if not _tracker.launched:
+            _tracker.ensure_started()
+        now = clock.monotonic()
+        found: dict[str, Any] = {}
+        rkeys = {key: redis_key(key) for key in keys}
+        with _tracker.lock:
+            if _tracker.usable():
+                for key, rkey in rkeys.items():
+                    hit = self._local.get(rkey)
+                    if hit is not None and hit[1] > now:
+                        found[key] = hit[0]
+            epoch = _tracker.epoch
+        self.stats["hits"] += len(found)
+        rest = [key for key in rkeys if key not in found]
+        if not rest:
+            return found
+        self.stats["misses"] += len(rest)
+        fetched = _shared_get_many(rest)
+        with _tracker.lock:
+            if fetched and _tracker.usable() and _tracker.epoch == epoch:
+                local, limit = self._local, settings.NEAR_CACHE["max_entries"]
+                expires = now + settings.NEAR_CACHE["ttl_seconds"]
+                for key, value in fetched.items():
+                    if len(local) >= limit:
+                        local.pop(next(iter(local)))  # oldest first
+                    local[rkeys[key]] = (value, expires)
+        found.update(fetched)
+        return found
 
     def peek(self, key: str) -> Any:
         """``get(key)`` answered from this process's memory only, or None ("ask ``get``").

@@ -111,6 +111,25 @@ class _RedisStore:
         res = self._remove(keys=self._keys(user_id), args=[socket_id, _now(), user_id])
         return int(res[0]), int(res[1])
 
+    def touch_many(self, items: list[tuple[int, str, bool]]) -> None:
+        """``touch`` for many sockets: the same script for each, in one round trip."""
+        now, ttl = _now(), _ttl()
+        pipe = self.r.pipeline(transaction=False)
+        for user_id, socket_id, available in items:
+            self._touch(
+                keys=self._keys(user_id), args=[socket_id, 1 if available else 0, now + ttl, now, int(ttl) + 5, user_id],
+                client=pipe,
+            )
+        pipe.execute()
+
+    def remove_many(self, items: list[tuple[int, str]]) -> list[int]:
+        """``remove`` for many sockets in one round trip; each user's remaining socket count."""
+        now = _now()
+        pipe = self.r.pipeline(transaction=False)
+        for user_id, socket_id in items:
+            self._remove(keys=self._keys(user_id), args=[socket_id, now, user_id], client=pipe)
+        return [int(res[0]) for res in pipe.execute()]
+
     def user_sockets(self, user_id: int) -> int:
         return int(self.r.zcount(self.k(f"pres:u:{user_id}"), _now(), "+inf"))
 
@@ -150,7 +169,10 @@ class _RedisStore:
         return {int(x) for x in self.r.smembers(self.k(f"pres:skip:{user_id}"))}
 
     def skips_clear(self, user_id: int) -> None:
-        self.r.delete(self.k(f"pres:skip:{user_id}"))
+        self.skips_clear_many([user_id])
+
+    def skips_clear_many(self, user_ids) -> None:
+        self.r.delete(*[self.k(f"pres:skip:{uid}") for uid in user_ids])
 
     # deadline queues
     def due_add(self, queue: str, member: str, when: float) -> None:
@@ -216,6 +238,13 @@ class _LocalStore:
             self._prune(av, now)
             return len(socks), len(av)
 
+    def touch_many(self, items: list[tuple[int, str, bool]]) -> None:
+        for user_id, socket_id, available in items:
+            self.touch(user_id, socket_id, available)
+
+    def remove_many(self, items: list[tuple[int, str]]) -> list[int]:
+        return [self.remove(user_id, socket_id)[0] for user_id, socket_id in items]
+
     def user_sockets(self, user_id: int) -> int:
         now = _now()
         with self.lock:
@@ -263,8 +292,12 @@ class _LocalStore:
             return set(self.skip.get(user_id, set()))
 
     def skips_clear(self, user_id: int) -> None:
+        self.skips_clear_many([user_id])
+
+    def skips_clear_many(self, user_ids) -> None:
         with self.lock:
-            self.skip.pop(user_id, None)
+            for uid in user_ids:
+                self.skip.pop(uid, None)
 
     def due_add(self, queue: str, member: str, when: float) -> None:
         with self.lock:
@@ -309,9 +342,24 @@ def socket_remove(*, user_id: int, socket_id: str) -> int:
 
     When the last one goes, this visit's skips are forgotten.
     """
-    remaining, _ = store().remove(user_id, socket_id)
-    if remaining == 0:
-        store().skips_clear(user_id)
+    return sockets_remove(items=[(user_id, socket_id)])[0]
+
+
+def sockets_touch(*, items: list[tuple[int, str, bool]]) -> None:
+    """``socket_touch`` for many ``(user_id, socket_id, available)`` at once (one round trip)."""
+    if items:
+        store().touch_many(items)
+
+
+def sockets_remove(*, items: list[tuple[int, str]]) -> list[int]:
+    """``socket_remove`` for many ``(user_id, socket_id)`` at once (one round trip, plus one for
+    the skips of users left with no socket); how many live sockets each user still has."""
+    if not items:
+        return []
+    remaining = store().remove_many(items)
+    gone = {uid for (uid, _), left in zip(items, remaining) if left == 0}
+    if gone:
+        store().skips_clear_many(sorted(gone))
     return remaining
 
 

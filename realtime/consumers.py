@@ -108,13 +108,12 @@ class ClientConsumer(AsyncWebsocketConsumer):
             return
         runtime.unregister(self)
         await self._discard(events.user_group(self.user_id))
-        await self._discard(events.session_group(self.session_id))
         if self.room_id:
             await self._discard(events.room_group(self.room_id))
         if getattr(self, "released", False):  # graceful shutdown already released this user
             return
         try:
-            await database_sync_to_async(rt.socket_closed)(user_id=self.user_id, socket_id=self.channel_name)
+            await runtime.CLOSED.call((self.user_id, self.channel_name))
         except Exception:  # the sweeper's lease expiry covers a failure here
             logger.exception("socket_closed failed for user %s", self.user_id)
 
@@ -220,7 +219,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     async def _auth_admitted(self, token: str):
         try:
-            result = await database_sync_to_async(rt.socket_authenticate)(token=token)
+            result = await runtime.AUTHENTICATE.call(token)
         except Exception:  # e.g. the database is down: the client may send ``auth`` again
             self._authing = False
             self._auth_task = asyncio.ensure_future(self._auth_deadline())
@@ -231,23 +230,21 @@ class ClientConsumer(AsyncWebsocketConsumer):
         # The user's group and presence need Redis: while it is unreachable the socket stays open
         # and unauthenticated (``unavailable``; its token was valid), and the client sends ``auth``
         # again after ``retry_after``; one that stays silent is closed like any silent socket.
-        # A revocation closes every socket of the session (session group) or of the user (user
-        # group) after its commit; one that committed before these joins is caught by the check.
+        # A revocation closes every socket of the session or of the user (through the user's
+        # group) after its commit; one that committed before this join is caught by the check.
         try:
             await self.channel_layer.group_add(events.user_group(result.user.pk), self.channel_name)
-            await self.channel_layer.group_add(events.session_group(result.session_id), self.channel_name)
             self.user, self.user_id = result.user, result.user.pk
             self.session_id, self._token, self._token_hash = result.session_id, token, result.token_hash
             runtime.register(self)
             if not await self._session_valid():
                 return
-            ok = await database_sync_to_async(rt.socket_ready)(user=self.user, socket_id=self.channel_name)
+            ok = await runtime.READY.call((self.user, self.channel_name))
         except Exception:
             runtime.unregister(self)
             self.user = self.user_id = None
             self._authing = False
             await self._discard(events.user_group(result.user.pk))
-            await self._discard(events.session_group(result.session_id))
             if self._auth_task is not None:
                 self._auth_task.cancel()
             self._auth_task = asyncio.ensure_future(
@@ -262,12 +259,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     # --- handlers: one per inbound type ----------------------------------------------------------
     async def on_heartbeat(self):
-        valid = await database_sync_to_async(rt.socket_heartbeat)(
-            user_id=self.user_id, socket_id=self.channel_name, available=self.available, token=self._token
-        )
-        if not valid:  # the session was revoked (e.g. "log out everywhere") or expired
-            await self.close(code=CLOSE_AUTH_FAILED, reason="session revoked")
-            return None
+        # ``receive`` has just checked the session (every frame is checked), so the token is not
+        # checked again; the presence write goes with the other sockets' in one round trip.
+        await runtime.HEARTBEAT.call((self.user_id, self.channel_name, self.available, None))
         return events.heartbeat_ack(server_time=clock.now().isoformat())
 
     async def on_presence_set(self, available: bool):
@@ -375,6 +369,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=_dumps(message))
 
     async def client_kick(self, event):
+        sessions = event.get("sessions")
+        if sessions is not None and self.session_id not in sessions:
+            return  # another session of the same user was revoked
         if event.get("message"):
             await self.send(text_data=_dumps(event["message"]))
         await self.close(code=event.get("code") or 4000, reason=event.get("reason") or None)

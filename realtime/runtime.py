@@ -35,6 +35,26 @@ _task: asyncio.Task | None = None
 _stopping = False
 
 
+# --- a socket's life cycle, group-committed ------------------------------------------------------
+# A reconnect storm brings every socket's ``auth`` at once, a crowd brings a heart-beat per socket
+# every 20 s: the calls that arrive while a batch runs go together in the next one (one thread each,
+# ``config.batching``), so a thousand sockets cost a few round trips, not a thousand thread hops
+# and a thousand sets of queries.
+def _batchers():
+    from config.batching import Batcher
+    from realtime import services as rt
+
+    return (
+        Batcher("ws-auth", rt.sockets_authenticate),
+        Batcher("ws-ready", rt.sockets_ready),
+        Batcher("ws-closed", rt.sockets_closed),
+        Batcher("ws-heartbeat", rt.sockets_heartbeat),
+    )
+
+
+AUTHENTICATE, READY, CLOSED, HEARTBEAT = _batchers()
+
+
 # --- admission under a reconnect storm ---------------------------------------------------------
 _auth_pending = 0
 

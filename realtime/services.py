@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from accounts.models import User
-from accounts.services import session_authenticate, session_live_here
+from accounts.services import session_authenticate, session_live_here, sessions_authenticate
 from config import events
 import presence
 from realtime import selectors as queue_selectors
@@ -26,17 +26,27 @@ class SocketAuth:
     token_hash: str = ""
 
 
-def socket_authenticate(*, token: str) -> SocketAuth:
-    """Token → user; 4401 when unknown/expired/revoked, 4403 when banned."""
-    from moderation.selectors import user_ban_active
+# --- a socket's life cycle, in batches ----------------------------------------------------------------
+# A reconnect storm brings thousands of the same small calls at once; the consumer hands them over
+# through ``realtime.runtime``'s group-committing batchers, so each function below takes a list and
+# costs a fixed number of round trips per batch (one item under a light load).
+def sockets_authenticate(tokens: list[str]) -> list[SocketAuth]:
+    """Token → user, per token: 4401 when unknown/expired/revoked, 4403 when banned.  One shared
+    cache read for the sessions (one query for the misses) and one for the bans."""
+    from moderation.selectors import banned_user_ids
 
-    result = session_authenticate(token=token)
-    if result is None:
-        return SocketAuth(user=None, close_code=CLOSE_AUTH_FAILED, reason="invalid, expired or revoked token")
-    user, info = result
-    if user_ban_active(user_id=user.pk):
-        return SocketAuth(user=None, close_code=CLOSE_BANNED, reason="banned")
-    return SocketAuth(user=user, session_id=info.session_id, token_hash=info.token_hash)
+    found = sessions_authenticate(tokens=tokens)
+    banned = banned_user_ids(user_ids=[hit[0].pk for hit in found if hit is not None])
+    out = []
+    for hit in found:
+        if hit is None:
+            out.append(SocketAuth(user=None, close_code=CLOSE_AUTH_FAILED, reason="invalid, expired or revoked token"))
+        elif hit[0].pk in banned:
+            out.append(SocketAuth(user=None, close_code=CLOSE_BANNED, reason="banned"))
+        else:
+            user, info = hit
+            out.append(SocketAuth(user=user, session_id=info.session_id, token_hash=info.token_hash))
+    return out
 
 
 def socket_session_live_here(*, token_hash: str) -> bool:
@@ -52,34 +62,52 @@ def socket_session_valid(*, token: str, user_id: int) -> bool:
     return result is not None and result[0].pk == user_id
 
 
-def socket_ready(*, user: User, socket_id: str) -> events.AuthOk:
-    """The socket is authenticated and subscribed: it counts for presence, and its user's room
-    (if any) is connected again — both sides get ``room.resumed``.  Returns the ``auth.ok`` body."""
-    presence.socket_touch(user_id=user.pk, socket_id=socket_id, available=False)
-    room = services.room_participant_connected(user_id=user.pk)
-    return events.auth_ok(
-        user=user_card(user),
-        heartbeat_seconds=settings.PRESENCE_HEARTBEAT_SECONDS,
-        offline_timeout_seconds=settings.PRESENCE_TIMEOUT_SECONDS,
-        presence=presence.IN_CALL if room else presence.ONLINE,
-        room=room,
-    )
+def sockets_ready(items: list[tuple[User, str]]) -> list[events.AuthOk]:
+    """``(user, socket id)``: the socket is authenticated and subscribed — it counts for presence,
+    and its user's room (if any) is connected again (both sides get ``room.resumed``).  Returns
+    each socket's ``auth.ok`` body.  One presence round trip and the room core's batch."""
+    presence.sockets_touch(items=[(user.pk, socket_id, False) for user, socket_id in items])
+    rooms = [services.room_participant_connected(user_id=user.pk) for user, _ in items]
+    return [
+        events.auth_ok(
+            user=user_card(user),
+            heartbeat_seconds=settings.PRESENCE_HEARTBEAT_SECONDS,
+            offline_timeout_seconds=settings.PRESENCE_TIMEOUT_SECONDS,
+            presence=presence.IN_CALL if room else presence.ONLINE,
+            room=room,
+        )
+        for (user, _), room in zip(items, rooms)
+    ]
 
 
-def socket_closed(*, user_id: int, socket_id: str) -> None:
-    """Forget the socket; if it was the user's last one anywhere, their room enters grace."""
-    remaining = presence.socket_remove(user_id=user_id, socket_id=socket_id)
-    if remaining == 0:
-        services.room_participant_disconnected(user_id=user_id)
+def sockets_closed(items: list[tuple[int, str]]) -> list[None]:
+    """``(user id, socket id)``: forget the sockets; users left with none anywhere have their room
+    enter grace."""
+    remaining = presence.sockets_remove(items=items)
+    gone = list(dict.fromkeys(uid for (uid, _), left in zip(items, remaining) if left == 0))
+    for uid in gone:
+        services.room_participant_disconnected(user_id=uid)
+    return [None] * len(items)
+
+
+def sockets_heartbeat(items: list[tuple[int, str, bool, str | None]]) -> list[bool]:
+    """``(user id, socket id, available, token or None)``: refresh the sockets' presence.  With a
+    token, False when the session was revoked or expired meanwhile (the consumer closes the
+    socket, 4401); the consumer leaves the token out when this process's copy of the session
+    already answered (``socket_session_live_here``)."""
+    check = [i for i, item in enumerate(items) if item[3] is not None]
+    valid = [True] * len(items)
+    if check:
+        found = sessions_authenticate(tokens=[items[i][3] for i in check])
+        for i, hit in zip(check, found):
+            valid[i] = hit is not None and hit[0].pk == items[i][0]
+    presence.sockets_touch(items=[(uid, sid, available) for (uid, sid, available, _), ok in zip(items, valid) if ok])
+    return valid
 
 
 def socket_heartbeat(*, user_id: int, socket_id: str, available: bool, token: str | None = None) -> bool:
-    """Refresh the socket's presence.  With ``token``: False when the session was revoked or
-    expired meanwhile (a cache hit costs no query), so the consumer closes the socket (4401)."""
-    if token is not None and not socket_session_valid(token=token, user_id=user_id):
-        return False
-    presence.socket_touch(user_id=user_id, socket_id=socket_id, available=available)
-    return True
+    """One socket's ``sockets_heartbeat`` (and ``presence.set``)."""
+    return sockets_heartbeat([(user_id, socket_id, available, token)])[0]
 
 
 def presence_state(*, user_id: int) -> str:

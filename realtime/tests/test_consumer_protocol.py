@@ -52,18 +52,22 @@ async def test_no_auth_in_time_closes_4401(db, clients, settings):
     assert await c.expect_close(timeout=3) == CLOSE_AUTH_FAILED
 
 
-async def test_banned_user_closes_4403(ws_user, clients, monkeypatch):
-    # the ban is the contract selector moderation provides (``user_ban_active``)
-    import moderation.selectors
+async def test_banned_user_closes_4403(ws_user, clients):
+    from accounts.models import User
+    from moderation.services import ban_create
 
     user, token = await ws_user()
-    monkeypatch.setattr(
-        moderation.selectors, "user_ban_active", lambda *, user_id: {"until": None, "reason": "x"} if user_id == user.pk else None
-    )
-    c = clients(token)
+    other, other_token = await ws_user()
+    mod = await sync_to_async(User.objects.create_user)(name="mod", is_staff=True)
+    await sync_to_async(ban_create)(user=user, actor=mod, reason="abuse", duration=None)
+    c, ok = clients(token), clients(other_token)
     await c.open(auth=False)
+    await ok.open(auth=False)
+    # in one batch with a user who is not banned: only the banned one is refused
     await c.send({"type": "auth", "token": token})
+    await ok.send({"type": "auth", "token": other_token})
     assert await c.expect_close() == CLOSE_BANNED
+    await ok.expect("auth.ok")
 
 
 async def test_messages_before_auth_get_an_error_and_the_socket_stays(ws_user, clients):
