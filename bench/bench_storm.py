@@ -81,12 +81,14 @@ class Server(DaphneProcess):
 
 
 # --- the documented client (REALTIME.md §7) --------------------------------------------------------
-def backoff(attempt: int, hint: float | None = None) -> float:
-    """Full jitter: a random delay in [0, min(cap, base * 2**attempt)]; a server hint (4429's
+def backoff(attempt: int, hint: float | None = None, in_room: bool = False) -> float:
+    """REALTIME.md §7 (and the SDK's ``backoffDelay``): between half and all of
+    min(cap, 0.5 s × 2**attempt), the cap 8 s or 2 s while in a room; a server hint (4429's
     ``retry_after``) is a floor, spread over [hint, 2 * hint] so the retries don't arrive together."""
     if hint is not None:
         return hint * (1 + random.random())
-    return random.uniform(0, min(8.0, 0.5 * 2**attempt))
+    ceiling = min(2.0 if in_room else 8.0, 0.5 * 2**attempt)
+    return ceiling / 2 + random.random() * ceiling / 2
 
 
 class Peer:
@@ -146,9 +148,9 @@ class Peer:
                     return  # documented: don't retry with this token
                 if self.stop:
                     return
-                if code == 4503:
-                    hint = hint or 0.0
-                delay = backoff(attempt, hint)
+                if code == 4503 and attempt == 0:
+                    hint = hint or 0.25  # at once: 0.25–0.5 s
+                delay = backoff(attempt, hint, in_room=self.auth_room is not None)
                 attempt, hint = attempt + 1, None
                 await asyncio.sleep(delay)
             finally:

@@ -58,7 +58,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
     room_id: str | None = None
     room_mode: str | None = None
     available = False
-    _auth_task: asyncio.Task | None = None
+    _auth_timer: asyncio.TimerHandle | None = None
     _authing = False
     _budget: backpressure.SendBudget | None = None
     _slow = False
@@ -91,16 +91,26 @@ class ClientConsumer(AsyncWebsocketConsumer):
         metrics.inc("ws_connects_total")
         metrics.gauge_add("ws_connections", 1)
         self._counted = True
-        self._auth_task = asyncio.ensure_future(self._auth_deadline())
+        self._auth_deadline(settings.WS_AUTH_TIMEOUT_SECONDS)
 
-    async def _auth_deadline(self, seconds: float | None = None, code: int = CLOSE_AUTH_FAILED, reason="auth timeout"):
-        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS if seconds is None else seconds)
+    def _auth_deadline(self, seconds: float, code: int = CLOSE_AUTH_FAILED, reason="auth timeout") -> None:
+        """Close the socket (``code``) if it is still not authenticated ``seconds`` from now (a
+        timer, not a task per socket: most never fire)."""
+        self._auth_deadline_cancel()
+        self._auth_timer = asyncio.get_running_loop().call_later(seconds, self._auth_deadline_passed, code, reason)
+
+    def _auth_deadline_cancel(self) -> None:
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+            self._auth_timer = None
+
+    def _auth_deadline_passed(self, code: int, reason: str) -> None:
+        self._auth_timer = None
         if self.user_id is None:
-            await self.close(code=code, reason=reason)
+            asyncio.ensure_future(self.close(code=code, reason=reason))
 
     async def disconnect(self, code):
-        if self._auth_task is not None:
-            self._auth_task.cancel()
+        self._auth_deadline_cancel()
         if getattr(self, "_counted", False):
             self._counted = False
             metrics.gauge_add("ws_connections", -1)
@@ -203,10 +213,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if self._authing:
             raise ProtocolError("already_authenticated", "Authentication is in progress.")
         self._authing = True
-        if self._auth_task is not None:
-            # The deadline is for the client to send ``auth``; once it has, a reconnect storm
-            # that makes our answer slow must not close the socket as if the token were bad.
-            self._auth_task.cancel()
+        # The deadline is for the client to send ``auth``; once it has, a reconnect storm that
+        # makes our answer slow must not close the socket as if the token were bad.
+        self._auth_deadline_cancel()
         retry_after = runtime.auth_admit()
         if retry_after is not None:  # a reconnect storm: come back later (the client backs off)
             await self._error("busy", "Too many reconnects at once; retry later.", retry_after=retry_after)
@@ -222,7 +231,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             result = await runtime.AUTHENTICATE.call(token)
         except Exception:  # e.g. the database is down: the client may send ``auth`` again
             self._authing = False
-            self._auth_task = asyncio.ensure_future(self._auth_deadline())
+            self._auth_deadline(settings.WS_AUTH_TIMEOUT_SECONDS)
             raise
         if result.user is None:
             await self.close(code=result.close_code, reason=result.reason)
@@ -245,13 +254,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             self.user = self.user_id = None
             self._authing = False
             await self._discard(events.user_group(result.user.pk))
-            if self._auth_task is not None:
-                self._auth_task.cancel()
-            self._auth_task = asyncio.ensure_future(
-                self._auth_deadline(
-                    settings.PRESENCE_TIMEOUT_SECONDS, code=CLOSE_HEARTBEAT_TIMEOUT, reason="heartbeat timeout"
-                )
-            )
+            self._auth_deadline(settings.PRESENCE_TIMEOUT_SECONDS, code=CLOSE_HEARTBEAT_TIMEOUT, reason="heartbeat timeout")
             raise
         if ok["room"]:
             await self._join_room(ok["room"]["id"], mode=ok["room"].get("mode"))
