@@ -14,8 +14,10 @@ the list of sockets this process is serving right now.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -57,19 +59,33 @@ AUTHENTICATE, READY, CLOSED, HEARTBEAT = _batchers()
 
 # --- admission under a reconnect storm ---------------------------------------------------------
 _auth_pending = 0
+_auth_finished: "collections.deque[float]" = collections.deque(maxlen=8192)  # when recent auths finished
+RATE_WINDOW_SECONDS = 2.0
+RATE_FLOOR_PER_SECOND = 50.0  # before anything was measured: a cautious guess
 
 
-def auth_admit() -> float | None:
+def auth_rate(now: float | None = None) -> float:
+    """Auths this process finished per second lately (over ``RATE_WINDOW_SECONDS``)."""
+    now = clock.monotonic() if now is None else now
+    done = _auth_finished
+    while done and done[0] < now - RATE_WINDOW_SECONDS:
+        done.popleft()
+    return len(done) / RATE_WINDOW_SECONDS
+
+
+def auth_admit() -> int | None:
     """Take a slot for one ``auth`` (its session lookup, presence write and room reconnect), or
-    say how long the client should wait first: when more than ``WS_AUTH_MAX_PENDING`` are already
-    waiting, this socket is shed (``busy`` + close 4429, docs/REALTIME.md §7) instead of waiting
-    behind all of them — the clients' jittered backoff spreads the load.  None = admitted
+    say how long the client should wait first: when ``WS_AUTH_MAX_PENDING`` are already waiting,
+    this socket is shed (``busy`` + close 4429, docs/REALTIME.md §7) instead of waiting behind all
+    of them — the clients' jittered backoff spreads the load.  The hint is the time this process
+    needs for the queue ahead at the rate it has just been serving, in whole seconds (1–30: the
+    ``retry_after`` of the contract).  None = admitted
     (call ``auth_done()`` afterwards)."""
     global _auth_pending
     limit = settings.WS_AUTH_MAX_PENDING
     if limit and _auth_pending >= limit:
-        # roughly the time to serve the queue ahead, at the few hundred per second one process does
-        return max(1.0, min(30.0, _auth_pending / 200.0))
+        rate = max(RATE_FLOOR_PER_SECOND, auth_rate())
+        return max(1, min(30, math.ceil(_auth_pending / rate)))
     _auth_pending += 1
     return None
 
@@ -77,6 +93,7 @@ def auth_admit() -> float | None:
 def auth_done() -> None:
     global _auth_pending
     _auth_pending = max(0, _auth_pending - 1)
+    _auth_finished.append(clock.monotonic())
 
 
 def register(consumer) -> None:
