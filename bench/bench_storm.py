@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._server import DaphneProcess  # noqa: E402
 from bench.bench_auth import cpu_seconds  # noqa: E402
 from bench.bench_realtime import prepare  # noqa: E402
+from tests.wsclient import reconnect_delay  # noqa: E402
 
 ORIGIN = "http://127.0.0.1"
 
@@ -81,16 +82,6 @@ class Server(DaphneProcess):
 
 
 # --- the documented client (REALTIME.md §7) --------------------------------------------------------
-def backoff(attempt: int, hint: float | None = None, in_room: bool = False) -> float:
-    """REALTIME.md §7 (and the SDK's ``backoffDelay``): between half and all of
-    min(cap, 0.5 s × 2**attempt), the cap 8 s or 2 s while in a room; a server hint (4429's
-    ``retry_after``) is a floor, spread over [hint, 2 * hint] so the retries don't arrive together."""
-    if hint is not None:
-        return hint * (1 + random.random())
-    ceiling = min(2.0 if in_room else 8.0, 0.5 * 2**attempt)
-    return ceiling / 2 + random.random() * ceiling / 2
-
-
 class Peer:
     """One user's socket that keeps itself connected and authenticated."""
 
@@ -150,7 +141,7 @@ class Peer:
                     return
                 if code == 4503 and attempt == 0:
                     hint = hint or 0.25  # at once: 0.25–0.5 s
-                delay = backoff(attempt, hint, in_room=self.auth_room is not None)
+                delay = reconnect_delay(attempt, hint=hint, in_room=self.auth_room is not None)
                 attempt, hint = attempt + 1, None
                 await asyncio.sleep(delay)
             finally:
@@ -182,7 +173,7 @@ async def connect_burst(url: str, kind: str, tokens: list[str], concurrency: int
                     break
                 except (WebSocketException, OSError):
                     failures.append(1)
-                    await asyncio.sleep(backoff(attempt))
+                    await asyncio.sleep(reconnect_delay(attempt))
             opened.append(ws)
             if kind == "ours":
                 await ws.send(json.dumps({"type": "auth", "token": token}))

@@ -456,13 +456,23 @@ def _layer():
 
 
 def _send_now(sends: list[tuple[str, dict]]) -> None:
+    """Publish ``sends`` from sync code: one hop to the event loop for all of them (a batch of a
+    thousand reconnects publishes its ``room.resumed``\ s together), each failure logged alone."""
     layer = _layer()
-    if layer is None:
+    if layer is None or not sends:
         return
+    try:
+        async_to_sync(_publish_all)(layer, sends)
+    except Exception as exc:  # noqa: BLE001 - the write committed; never turn it into an error
+        for group, event in sends:
+            _failed(group, event, exc)
+
+
+async def _publish_all(layer, sends: list[tuple[str, dict]]) -> None:
     for group, event in sends:
         try:
-            async_to_sync(layer.group_send)(group, event)
-        except Exception as exc:  # noqa: BLE001 - the write committed; never turn it into an error
+            await layer.group_send(group, event)
+        except Exception as exc:  # noqa: BLE001 - see _send_now
             _failed(group, event, exc)
 
 
@@ -475,6 +485,14 @@ def send_after_commit(*, users: int | Iterable[int], message: dict) -> None:
     the current transaction commits (at once outside a transaction; never if it rolls back)."""
     sends = [(user_group(uid), user_envelope(message)) for uid in _user_ids(users)]
     after_commit(lambda: _send_now(sends), effect="events.send")
+
+
+def send_many_after_commit(*, messages: Iterable[tuple[int | Iterable[int], dict]]) -> None:
+    """``send_after_commit`` for many ``(users, message)`` at once: one after-commit effect, one
+    hop to the event loop for all of them (a batch's events)."""
+    sends = [(user_group(uid), user_envelope(message)) for users, message in messages for uid in _user_ids(users)]
+    if sends:
+        after_commit(lambda: _send_now(sends), effect="events.send")
 
 
 def kick_after_commit(*, users: int | Iterable[int], code: int, message: dict | None = None, reason: str = "") -> None:

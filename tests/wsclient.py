@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 
 from websockets.exceptions import ConnectionClosed
@@ -80,3 +81,14 @@ def wait_until(predicate, timeout: float = 15, what: str = "condition"):
             return value
         time.sleep(0.05)  # polling an external process's effect, bounded by the deadline
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def reconnect_delay(attempt: int, *, hint: float | None = None, in_room: bool = False) -> float:
+    """Seconds to wait before reconnect attempt ``attempt`` (0, 1, 2 …), by REALTIME.md §7 — the
+    rule the SDK's ``backoffDelay`` follows: between half and all of min(cap, 0.5 s × 2**attempt),
+    the cap 8 s, or 2 s while in a room; a server hint (4429's ``retry_after``) instead spread over
+    [hint, 2 × hint].  The Python clients of the tests and benchmarks use this one."""
+    if hint is not None:
+        return hint * (1 + random.random())
+    ceiling = min(2.0 if in_room else 8.0, 0.5 * 2**attempt)
+    return ceiling / 2 + random.random() * ceiling / 2

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 
 import pytest
 
@@ -16,7 +15,7 @@ from accounts.models import User
 from accounts.services import session_create
 from social import services
 from social.models import CallHistory, Cooldown, Room, RoomParticipant
-from tests.wsclient import wait_until
+from tests.wsclient import reconnect_delay, wait_until
 
 from .test_restart_e2e import FAST
 
@@ -28,10 +27,6 @@ ROOMS = 50
 # (the default 6 s lease: a 2 s one expires under a storm on a busy test machine, and a live
 # process's rooms would flap between grace and active)
 STORM = {**FAST, "ROOM_LEASE_SECONDS": "6", "ROOM_GRACE_SECONDS": "2", "ROOM_RESTART_GRACE_SECONDS": "60"}
-
-
-def backoff(attempt: int) -> float:
-    return random.uniform(0, min(8.0, 0.5 * 2**attempt))  # REALTIME.md §7: full jitter
 
 
 class Client:
@@ -55,7 +50,7 @@ class Client:
             except (WebSocketException, OSError):
                 if not retry:
                     raise
-                await asyncio.sleep(backoff(attempt))
+                await asyncio.sleep(reconnect_delay(attempt, in_room=True))
                 attempt += 1
 
     async def expect(self, mtype: str, timeout: float = 30) -> dict:
