@@ -1,4 +1,4 @@
-"""Group commit for calls that arrive by the thousand at once (a reconnect storm's ``auth``\\ s, a
+"""Group commit for calls that arrive by the thousand at once (a reconnect storm's ``auth`` calls, a
 crowd's heart-beats): the calls that come in while a batch runs make up the next batch, and each
 batch is ONE call of a sync function over the whole list, on a dedicated thread that keeps its
 database connection while work is queued (and hands it back once idle).

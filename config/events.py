@@ -457,7 +457,7 @@ def _layer():
 
 def _send_now(sends: list[tuple[str, dict]]) -> None:
     """Publish ``sends`` from sync code: one hop to the event loop for all of them (a batch of a
-    thousand reconnects publishes its ``room.resumed``\ s together), each failure logged alone."""
+    thousand reconnects publishes its ``room.resumed`` events together), each failure logged alone."""
     layer = _layer()
     if layer is None or not sends:
         return
