@@ -244,6 +244,20 @@ def rooms_finish_overdue(*, user_ids) -> dict[int, Room]:
 
 
 # --- connection state -----------------------------------------------------------------------------
+def _lock_rooms(room_ids, now: datetime) -> tuple[dict, dict]:
+    """Inside the caller's transaction: lock these rooms if live, in room-id order (like every
+    multi-room lock — the sweeper, chat batches —, so batches never deadlock), end those past their
+    timer or grace deadline, and read the others' participants (users loaded, in id order): two
+    statements.  ``({room pk: room}, {room pk: [participant, …]})``."""
+    locked = Room.objects.select_for_update().live().filter(pk__in=set(room_ids)).order_by("pk")
+    rooms = {room.pk: room for room in locked if not _end_if_overdue_locked(room, now)}
+    parts_of: dict = {}
+    if rooms:
+        for p in RoomParticipant.objects.select_related("user").filter(room_id__in=list(rooms)).order_by("id"):
+            parts_of.setdefault(p.room_id, []).append(p)
+    return rooms, parts_of
+
+
 def room_participant_connected(*, user_id: int) -> dict | None:
     """One of the user's sockets is (re)connected on this process: a batch of one
     (``room_participants_connected``, the one code path).
@@ -276,13 +290,7 @@ def room_participants_connected(*, user_ids: list[int]) -> dict[int, dict | None
     now = clock.now()
     lease_end = now + _lease()
     with transaction.atomic():
-        locked = Room.objects.select_for_update().live().filter(pk__in=set(room_of.values())).order_by("pk")
-        rooms = {room.pk: room for room in locked if not _end_if_overdue_locked(room, now)}
-        if not rooms:
-            return result
-        parts_of: dict = {}
-        for p in RoomParticipant.objects.select_related("user").filter(room_id__in=list(rooms)).order_by("id"):
-            parts_of.setdefault(p.room_id, []).append(p)
+        rooms, parts_of = _lock_rooms(room_of.values(), now)
         # each user in order, on the locked rows in memory: what the calls one by one would do
         connect: dict[int, None] = {}  # participant pks, in order
         torch_ended: dict = {}  # room pk → room, in order
@@ -311,9 +319,10 @@ def room_participants_connected(*, user_ids: list[int]) -> dict[int, dict | None
                 payload = room_payload(room=room, user_id=p.user_id, participants=participants, now=now)
                 sends.append((p.user_id, events.room_resumed(room=payload)))
             result[uid] = room_payload(room=room, user_id=uid, participants=participants, now=now)
-        RoomParticipant.objects.filter(pk__in=list(connect)).update(
-            connected=True, lease_expires_at=lease_end, disconnected_at=None
-        )
+        if connect:
+            RoomParticipant.objects.filter(pk__in=list(connect)).update(
+                connected=True, lease_expires_at=lease_end, disconnected_at=None
+            )
         for room in torch_ended.values():
             _end_if_overdue_locked(room, now, parts_of[room.pk])
         if activate:
@@ -323,46 +332,55 @@ def room_participants_connected(*, user_ids: list[int]) -> dict[int, dict | None
     return result
 
 
-def _disconnect_locked(
-    room: Room, user_id: int, now: datetime, *, last_seen: datetime | None = None, grace: timedelta | None = None
-) -> None:
-    """Mark the participant gone; an active room enters grace with deadline now + ``grace``
-    (default: the user grace, ``ROOM_GRACE_SECONDS``).
-
-    ``last_seen`` (a dead process's last lease renewal) is when the call really stopped: the
-    grace window still starts now (the user gets the full window after a restart), but the
-    call's duration is counted up to ``last_seen``."""
-    since = min(now, last_seen) if last_seen else now
-    deadline = now + (grace or _grace())
-    RoomParticipant.objects.filter(room=room, user_id=user_id).update(connected=False, disconnected_at=since)
-    if room.status == Room.Status.ACTIVE:
-        Room.objects.filter(pk=room.pk).update(status=Room.Status.GRACE, grace_started_at=since, grace_deadline=deadline)
-        room.status, room.grace_started_at, room.grace_deadline = Room.Status.GRACE, since, deadline
-    participants = _participants(room)
-    for p in participants:
-        if p.user_id != user_id:
-            events.send_after_commit(
-                users=p.user_id,
-                message=events.room_peer_disconnected(
-                    room=room_payload(room=room, user_id=p.user_id, participants=participants, now=now)
-                ),
-            )
-
-
 def room_participant_disconnected(*, user_id: int, server_going_away: bool = False) -> None:
-    """The user's last socket closed: their room (if any) enters grace; the peer is told.
+    """The user's last socket closed: their room (if any) enters grace; the peer is told.  A batch
+    of one (``room_participants_disconnected``, the one code path).
 
     ``server_going_away``: the socket was closed by its server shutting down (SIGTERM), not by
     the user — the room gets the restart grace (``ROOM_RESTART_GRACE_SECONDS``)."""
-    room_id = room_id_live_for_user(user_id=user_id)
-    if room_id is None:
+    room_participants_disconnected(user_ids=[user_id], server_going_away=server_going_away)
+
+
+def room_participants_disconnected(*, user_ids: list[int], server_going_away: bool = False) -> None:
+    """``room_participant_disconnected`` for each of ``user_ids`` (users whose last socket closed)
+    in that order, with a fixed number of statements whatever the batch size: one lookup of their
+    live rooms, then in one transaction: the rooms locked in room-id order, one read of their
+    participants, one UPDATE of the leaving participants, one UPDATE of the rooms that go from
+    active to grace (deadline now + the user grace, or the restart grace with
+    ``server_going_away``, for the whole batch).  A room past its timer or grace deadline is
+    ended instead (``room_end_locked``), once.  Each time a participant leaves, the other one is
+    told ``room.peer_disconnected`` (the room as of then), after commit."""
+    room_of = room_ids_live_for_users(user_ids=user_ids)
+    if not room_of:
         return
     now = clock.now()
+    deadline = now + (_restart_grace() if server_going_away else _grace())
     with transaction.atomic():
-        room = _lock_live(room_id)
-        if room is None or _end_if_overdue_locked(room, now):
-            return
-        _disconnect_locked(room, user_id, now, grace=_restart_grace() if server_going_away else None)
+        rooms, parts_of = _lock_rooms(room_of.values(), now)
+        gone: dict[int, None] = {}  # participant pks, in order
+        to_grace: list = []
+        sends: list[tuple[int, dict]] = []
+        for uid in user_ids:
+            room = rooms.get(room_of.get(uid))
+            if room is None:
+                continue
+            participants = parts_of[room.pk]
+            me = next(p for p in participants if p.user_id == uid)
+            me.connected, me.disconnected_at = False, now
+            gone[me.pk] = None
+            if room.status == Room.Status.ACTIVE:
+                room.status, room.grace_started_at, room.grace_deadline = Room.Status.GRACE, now, deadline
+                to_grace.append(room.pk)
+            for p in participants:
+                if p.user_id != uid:
+                    payload = room_payload(room=room, user_id=p.user_id, participants=participants, now=now)
+                    sends.append((p.user_id, events.room_peer_disconnected(room=payload)))
+        if gone:
+            RoomParticipant.objects.filter(pk__in=list(gone)).update(connected=False, disconnected_at=now)
+        if to_grace:
+            Room.objects.filter(pk__in=to_grace).update(status=Room.Status.GRACE, grace_started_at=now, grace_deadline=deadline)
+        for user_id, message in sends:
+            events.send_after_commit(users=user_id, message=message)
 
 
 def room_leases_renew(*, user_ids) -> list[int]:

@@ -2,6 +2,7 @@
 order — results, events per user, rows, bookkeeping — at a fixed number of statements per batch."""
 
 from collections import defaultdict
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
@@ -183,3 +184,88 @@ def test_room_ids_live_for_users_is_one_query(make_user, django_assert_num_queri
     assert got == {a.pk: room.pk, b.pk: room.pk} and isinstance(got[a.pk], type(room.pk))
     services.room_end(room_id=room.pk, reason="user", actor_id=a.pk)
     assert selectors.room_ids_live_for_users(user_ids=[a.pk, b.pk]) == {}
+
+
+# --- the disconnect side ------------------------------------------------------------------------------
+@pytest.fixture
+def leaving(make_user, settings, monkeypatch):
+    """room1 A-B and room2 C-D active; room3 E-F, F gone (grace); room4 G-H timer passed; room5 I-J,
+    J gone past the grace deadline; M has no room.  The order their last sockets close in."""
+    u = {name: make_user(name) for name in "ABCDEFGHIJM"}
+
+    def start(x, y, seconds=3600):
+        return services.room_start(inviter_id=u[x].pk, invitee_id=u[y].pk, mode="video", seconds=seconds)
+
+    rooms = {1: start("A", "B"), 2: start("C", "D"), 3: start("E", "F"), 4: start("G", "H", seconds=180), 5: start("I", "J")}
+    clock.advance(180 - settings.ROOM_GRACE_SECONDS - 1)
+    services.room_participant_disconnected(user_id=u["J"].pk)
+    clock.advance(settings.ROOM_GRACE_SECONDS + 2)  # past room4's timer and J's grace deadline
+    services.room_participant_disconnected(user_id=u["F"].pk)
+    clock.advance(1)
+    now = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: now)
+    order = [u[n].pk for n in "ACEGMBICJH"]
+    return u, rooms, order
+
+
+@pytest.mark.parametrize("server_going_away", [False, True])
+def test_a_disconnect_batch_does_what_one_call_per_user_in_order_does(leaving, sent, server_going_away):
+    u, rooms, order = leaving
+    one_by_one = outcome(
+        lambda: [services.room_participant_disconnected(user_id=uid, server_going_away=server_going_away) for uid in order],
+        sent,
+    )
+    batch = outcome(lambda: services.room_participants_disconnected(user_ids=order, server_going_away=server_going_away), sent)
+    assert batch[1] == one_by_one[1]  # each user's events, in order
+    assert batch[2] == one_by_one[2]  # every row written, bookkeeping included
+
+
+def test_a_disconnect_batch_puts_rooms_in_grace_once_and_tells_the_peers(leaving, sent, settings):
+    u, rooms, order = leaving
+    pk = {name: user.pk for name, user in u.items()}
+    grace3 = Room.objects.get(pk=rooms[3].pk).grace_deadline
+    services.room_participants_disconnected(user_ids=order)
+    got = per_user(sent)
+    told = {name: [(m["type"], m.get("room", {}).get("you_connected"), m.get("room", {}).get("peer_connected"))
+                   for m in got.get(pk[name], [])] for name in u}
+    # A leaves: B told (B still there); then B leaves: A told (nobody there) — as two calls would
+    assert told["B"] == [("room.peer_disconnected", True, False)]
+    assert told["A"] == [("room.peer_disconnected", False, False)]
+    # C's two closes: D told each time (today's rule for a second call); F told E left
+    assert told["D"] == [("room.peer_disconnected", True, False)] * 2 and told["C"] == []
+    assert told["F"] == [("room.peer_disconnected", False, False)] and told["E"] == []
+    for name in "GHIJ":  # overdue: ended once, each side told once
+        assert [m["type"] for m in got[pk[name]]] == ["room.ended"], name
+    assert told["M"] == []
+    state = {n: Room.objects.get(pk=r.pk) for n, r in rooms.items()}
+    now = clock.now()
+    for n in (1, 2):
+        assert (state[n].status, state[n].grace_started_at) == ("grace", now)
+        assert state[n].grace_deadline == now + timedelta(seconds=settings.ROOM_GRACE_SECONDS)
+    assert state[3].status == "grace" and state[3].grace_deadline == grace3  # already in grace: unchanged
+    assert [(state[n].status, state[n].end_reason) for n in (4, 5)] == [("ended", "timer"), ("ended", "disconnect")]
+    for n in (4, 5):
+        assert CallHistory.objects.filter(room=rooms[n]).count() == 2
+    assert Cooldown.objects.count() == 2
+    assert list(RoomParticipant.objects.filter(live=True, connected=True).values_list("user_id", flat=True)) == [pk["D"]]
+
+
+def test_a_disconnect_batch_costs_the_same_statements_for_2_users_as_for_50(make_user, django_assert_num_queries):
+    pairs = [(make_user(), make_user()) for _ in range(26)]
+    for a, b in pairs:
+        services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=600)
+    small = [u.pk for u in pairs[0]]
+    big = [u.pk for pair in pairs[1:] for u in pair]
+    # live rooms of the users; (savepoint) rooms locked in id order, participants with their users,
+    # one UPDATE of the participants, one of the rooms active → grace, (release)
+    with django_assert_num_queries(7):
+        services.room_participants_disconnected(user_ids=small)
+    with django_assert_num_queries(7):
+        services.room_participants_disconnected(user_ids=big)
+    assert Room.objects.filter(status="grace").count() == 26
+    with django_assert_num_queries(6):  # already in grace: no rooms UPDATE
+        services.room_participants_disconnected(user_ids=big)
+    services.room_participant_connected(user_id=small[0])
+    services.room_participant_connected(user_id=small[1])
+    with django_assert_num_queries(7):  # one user is a batch of one
+        services.room_participant_disconnected(user_id=small[0])
