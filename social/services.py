@@ -327,8 +327,7 @@ def room_participants_connected(*, user_ids: list[int]) -> dict[int, dict | None
             _end_if_overdue_locked(room, now, parts_of[room.pk])
         if activate:
             Room.objects.filter(pk__in=activate).update(status=Room.Status.ACTIVE, grace_deadline=None, grace_started_at=None)
-        for user_id, message in sends:
-            events.send_after_commit(users=user_id, message=message)
+        events.send_many_after_commit(messages=sends)  # one hop to the event loop for the batch
     return result
 
 
@@ -379,8 +378,7 @@ def room_participants_disconnected(*, user_ids: list[int], server_going_away: bo
             RoomParticipant.objects.filter(pk__in=list(gone)).update(connected=False, disconnected_at=now)
         if to_grace:
             Room.objects.filter(pk__in=to_grace).update(status=Room.Status.GRACE, grace_started_at=now, grace_deadline=deadline)
-        for user_id, message in sends:
-            events.send_after_commit(users=user_id, message=message)
+        events.send_many_after_commit(messages=sends)  # one hop to the event loop for the batch
 
 
 def room_leases_renew(*, user_ids) -> list[int]:

@@ -17,12 +17,19 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Every event the services hand to ``send_after_commit``, as ``(user id, message)``, in order."""
+    """Every event the services hand to ``send_after_commit`` / ``send_many_after_commit``, as
+    ``(user id, message)``, in order."""
     out: list = []
-    monkeypatch.setattr(
-        services.events, "send_after_commit",
-        lambda *, users, message: out.extend((uid, message) for uid in ([users] if isinstance(users, int) else users)),
-    )
+
+    def send(*, users, message):
+        out.extend((uid, message) for uid in ([users] if isinstance(users, int) else users))
+
+    def send_many(*, messages):
+        for users, message in messages:
+            send(users=users, message=message)
+
+    monkeypatch.setattr(services.events, "send_after_commit", send)
+    monkeypatch.setattr(services.events, "send_many_after_commit", send_many)
     return out
 
 
