@@ -15,13 +15,14 @@ Privacy rules this module enforces (and the only place that reads or writes them
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import ExpressionWrapper, F, FloatField, Value
 
 from accounts.models import User, UserLocation
@@ -206,11 +207,25 @@ def location_live_for_user(*, user_id: int) -> UserLocation | None:
 
 
 def live_locations(*, user_ids) -> dict[int, tuple[float, float]]:
-    """``{user_id: (lat, lon)}`` of the users with a live location (one query)."""
-    rows = UserLocation.objects.filter(user_id__in=list(user_ids), expires_at__gt=clock.now()).values_list(
-        "user_id", "lat", "lon"
-    )
-    return {uid: (lat, lon) for uid, lat, lon in rows}
+    """``{user_id: (lat, lon)}`` of the users with a live location (one query).  Asked for every
+    queue page: a fixed statement through the cursor with the ids as one parameter (an array on
+    PostgreSQL, JSON on SQLite), not the ORM's build and a placeholder per id."""
+    ids = [int(u) for u in user_ids]
+    if not ids:
+        return {}
+    pg = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LIVE_LOCATIONS_SQL["postgresql" if pg else "sqlite"],
+            [ids if pg else json.dumps(ids), connection.ops.adapt_datetimefield_value(clock.now())],
+        )
+        return {uid: (float(lat), float(lon)) for uid, lat, lon in cursor.fetchall()}
+
+
+_LIVE_LOCATIONS_SQL = {
+    vendor: f"SELECT user_id, lat, lon FROM {UserLocation._meta.db_table} WHERE {ids} AND expires_at > %s"
+    for vendor, ids in (("postgresql", "user_id = ANY(%s)"), ("sqlite", "user_id IN (SELECT value FROM json_each(%s))"))
+}
 
 
 def distance_buckets_for_viewer(*, viewer_id: int, user_ids) -> dict[int, str]:

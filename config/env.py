@@ -235,6 +235,7 @@ def load() -> Env:
             "INVITE_RATE_SENDER_PER_MINUTE": _int("INVITE_RATE_SENDER_PER_MINUTE", 10),
             "INVITE_RATE_RECEIVER_PER_MINUTE": _int("INVITE_RATE_RECEIVER_PER_MINUTE", 20),
             "QUEUE_PAGE_SIZE": _int("QUEUE_PAGE_SIZE", 50),
+            "QUEUE_REBUILD_SECONDS": _int("QUEUE_REBUILD_SECONDS", 60),
             # profile extras: Instagram posts on the card, opt-in coarse location
             "INSTAGRAM_POSTS_MAX": _int("INSTAGRAM_POSTS_MAX", 6),
             "LOCATION_GRID_METERS": _int("LOCATION_GRID_METERS", 500),

@@ -311,6 +311,9 @@ CALL_COMPLETION_MIN_SECONDS = X["CALL_COMPLETION_MIN_SECONDS"]
 INVITE_RATE_SENDER_PER_MINUTE = X["INVITE_RATE_SENDER_PER_MINUTE"]
 INVITE_RATE_RECEIVER_PER_MINUTE = X["INVITE_RATE_RECEIVER_PER_MINUTE"]
 QUEUE_PAGE_SIZE = X["QUEUE_PAGE_SIZE"]
+# The queue's derived Redis structure is rebuilt from presence + the database at least this often
+# (presence.queue): a room or ban change whose after-commit step was lost heals within it.
+QUEUE_REBUILD_SECONDS = X["QUEUE_REBUILD_SECONDS"]
 
 # --- profile extras: Instagram posts, opt-in location (accounts.location) ----------------------
 INSTAGRAM_POSTS_MAX = X["INSTAGRAM_POSTS_MAX"]

@@ -76,10 +76,16 @@ def user_ban_active(*, user_id: int) -> dict | None:
     return _still_active(entry, clock.now())
 
 
-def banned_user_ids_all() -> set[int]:
-    """Every user with an active ban right now (one query; active bans are few).  The queue
-    uses this instead of a cache read per available user."""
-    return set(ban_active_qs().order_by().values_list("user_id", flat=True).distinct())
+def ban_ends_all() -> dict[int, datetime | None]:
+    """Every banned user and when their ban ends (None: permanent; the longest ban decides).  One
+    query; active bans are few.  The queue's rebuild (``realtime.selectors.queue_rebuild``)."""
+    ends: dict[int, datetime | None] = {}
+    for uid, until in ban_active_qs().order_by().values_list("user_id", "expires_at"):
+        if uid in ends and (ends[uid] is None or until is None):
+            ends[uid] = None
+        else:
+            ends[uid] = until if uid not in ends else max(ends[uid], until)
+    return ends
 
 
 def banned_user_ids(*, user_ids) -> set[int]:

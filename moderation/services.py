@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
+import presence
 from audit.services import audit_record
 from config import clock, events, ratelimit
 from config.aftercommit import after_commit
@@ -94,10 +95,21 @@ def ban_create(
     rows = selectors.ban_active_qs(now=now).filter(user=user).values("expires_at", "reason", "created_at")
     effective = selectors.effective_ban(list(rows))
     effective = effective or {"until": ban.expires_at, "reason": ban.reason}
+    _queue_ban_after_commit(user_id=user.pk, effective=effective)
     events.kick_after_commit(
         users=user.pk, code=events.CLOSE_BANNED, message=events.banned(until=_iso(effective["until"]), reason=effective["reason"])
     )
     return ban
+
+
+def _queue_ban_after_commit(*, user_id: int, effective: dict | None) -> None:
+    """The queue's derived set (presence.queue) mirrors the committed bans: out of every queue
+    while ``effective`` (the ban that lasts longest) holds."""
+    until = effective["until"].timestamp() if effective and effective["until"] else None
+    after_commit(
+        lambda: presence.queue_ban_set(user_id=user_id, until=until, banned=effective is not None),
+        effect="presence.queue_ban_set",
+    )
 
 
 def _ban_key(user_id: int) -> str:
@@ -124,6 +136,8 @@ def ban_lift(*, ban: Ban, actor, reason: str, ip: str | None = None) -> bool:
         ip=ip,
     )
     _forget([_ban_key(ban.user_id)])
+    rows = selectors.ban_active_qs(now=now).filter(user_id=ban.user_id).values("expires_at", "reason", "created_at")
+    _queue_ban_after_commit(user_id=ban.user_id, effective=selectors.effective_ban(list(rows)))
     return True
 
 

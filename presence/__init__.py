@@ -25,6 +25,14 @@ from django.core.cache import cache
 
 from config import clock
 
+# The queue's derived structure (``presence.queue``): keys in the shared cache.
+QUEUEABLE = "queue:able"  # sorted set: user → presence expiry (available, not in a room, not banned)
+IN_ROOM = "queue:in-room"  # set: users in a live room (the database decides; this mirrors it)
+BANNED = "queue:banned"  # sorted set: user → ban end (epoch seconds; far future when permanent)
+BUILT = "queue:built"  # the time (epoch seconds) until which the structure counts as built
+REBUILDING = "queue:rebuilding"  # one process rebuilds at a time (SET NX, expires)
+GENERATION = "queue:generation"  # bumped by every room / ban change: a rebuild that saw an older one retries
+
 ONLINE = "online"
 AVAILABLE = "available"
 IN_CALL = "in_call"
@@ -40,8 +48,22 @@ def _ttl() -> float:
 
 
 # --- Redis --------------------------------------------------------------------------------------
+# The queue's derived set (``presence.queue``) follows the user's entry in the global available
+# set: in it, with the same score, unless the user is in a live room or banned.
+_QUEUEABLE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', %(now)s)
+local best = redis.call('ZSCORE', KEYS[4], %(user)s)
+local ban = redis.call('ZSCORE', KEYS[7], %(user)s)
+if best and redis.call('SISMEMBER', KEYS[6], %(user)s) == 0 and not (ban and tonumber(ban) > tonumber(%(now)s)) then
+  redis.call('ZADD', KEYS[5], best, %(user)s)
+else
+  redis.call('ZREM', KEYS[5], %(user)s)
+end
+return out
+"""
+
 _TOUCH = """
--- KEYS: user sockets, user available, global online, global available
+-- KEYS: user sockets, user available, global online, global available, queueable, in room, banned, skips
 -- ARGV: socket id, available (1/0), expiry, now, key ttl (s), user id
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 if ARGV[2] == '1' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
@@ -59,11 +81,11 @@ for i = 1, 2 do
   end
   out[i] = redis.call('ZCARD', KEYS[i])
 end
-return out
-"""
+redis.call('EXPIRE', KEYS[8], ARGV[5])  -- this visit's skips last as long as the visit
+""" + _QUEUEABLE % {"user": "ARGV[6]", "now": "ARGV[4]"}
 
 _REMOVE = """
--- KEYS: user sockets, user available, global online, global available
+-- KEYS: user sockets, user available, global online, global available, queueable, in room, banned, skips
 -- ARGV: socket id, now, user id
 local out = {}
 for i = 1, 2 do
@@ -73,8 +95,7 @@ for i = 1, 2 do
   if top[2] then redis.call('ZADD', KEYS[i + 2], top[2], ARGV[3]) else redis.call('ZREM', KEYS[i + 2], ARGV[3]) end
   out[i] = redis.call('ZCARD', KEYS[i])
 end
-return out
-"""
+""" + _QUEUEABLE % {"user": "ARGV[3]", "now": "ARGV[2]"}
 
 _POP_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
@@ -97,7 +118,10 @@ class _RedisStore:
         return cache.make_key(name)
 
     def _keys(self, user_id: int) -> list[str]:
-        return [self.k(f"pres:u:{user_id}"), self.k(f"pres:a:{user_id}"), self.k("pres:online"), self.k("pres:available")]
+        return [
+            self.k(f"pres:u:{user_id}"), self.k(f"pres:a:{user_id}"), self.k("pres:online"), self.k("pres:available"),
+            self.k(QUEUEABLE), self.k(IN_ROOM), self.k(BANNED), self.k(f"pres:skip:{user_id}"),
+        ]
 
     def touch(self, user_id: int, socket_id: str, available: bool) -> tuple[int, int]:
         now = _now()
@@ -148,11 +172,7 @@ class _RedisStore:
 
     def available_ids(self) -> list[int]:
         """Available users, most recently refreshed first."""
-        return [int(x) for x in self.available_raw()]
-
-    def available_raw(self) -> list[bytes]:
-        """The same, as Redis returns them (the queue hands them to the database as one string)."""
-        return self.r.zrevrangebyscore(self.k("pres:available"), "+inf", _now())
+        return [int(x) for x in self.r.zrevrangebyscore(self.k("pres:available"), "+inf", _now())]
 
     def online_count(self) -> int:
         return int(self.r.zcount(self.k("pres:online"), _now(), "+inf"))
@@ -199,6 +219,8 @@ class _LocalStore:
         self.avail: dict[int, dict[str, float]] = {}
         self.skip: dict[int, set[int]] = {}
         self.due: dict[str, dict[str, float]] = {}
+        # the queue's derived sets (presence.queue); missing "built" after a reset: rebuilt on read
+        self.qstate: dict = {"in_room": set(), "banned": {}, "forgotten": set(), "built_until": 0.0, "generation": 0}
 
     def _check_generation(self) -> None:
         # Clearing the local-memory cache (tests do, between cases) clears presence with it.
@@ -218,6 +240,7 @@ class _LocalStore:
             socks = self.sockets.setdefault(user_id, {})
             av = self.avail.setdefault(user_id, {})
             socks[socket_id] = now + _ttl()
+            self.qstate["forgotten"].discard(user_id)
             if available:
                 av[socket_id] = now + _ttl()
             else:
@@ -381,15 +404,6 @@ def available_user_ids() -> list[int]:
     return store().available_ids()
 
 
-def available_user_ids_csv() -> str:
-    """The available users, most recently active first, as ``"12,7,33"`` (the queue passes it to
-    the database as one parameter: no per-user work in Python at thousands online)."""
-    s = store()
-    if hasattr(s, "available_raw"):
-        return b",".join(s.available_raw()).decode()
-    return ",".join(map(str, s.available_ids()))
-
-
 def online_user_count() -> int:
     """Users with at least one live socket (contract: the moderation dashboard)."""
     return store().online_count()
@@ -401,3 +415,16 @@ def skip_add(*, user_id: int, other_id: int) -> None:
 
 def skipped_ids(*, user_id: int) -> set[int]:
     return store().skips(user_id)
+
+
+# The queue's derived structure (after the store: it uses it).
+from presence.queue import (  # noqa: E402
+    queue_ban_set,
+    queue_forget,
+    queue_generation,
+    queue_page,
+    queue_rebuild,
+    queue_room_enter,
+    queue_room_leave,
+)
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection
 
 import presence
@@ -18,41 +19,116 @@ from accounts.models import User
 from config import clock
 from invites import selectors as invite_selectors
 from moderation import selectors as moderation_selectors
+from moderation.models import Ban
+from social import selectors as social_selectors
 from social.models import Block, Cooldown, RoomParticipant
 
 
-def _queue_sql(vendor: str) -> str:
-    """One statement: the available candidates (an array, most recently active first) minus
-    users in a live room, blocks either way, bans and (unless included) cooldowns; referral
-    intros first; the window's total with the page.  PostgreSQL takes the arrays as arrays,
-    SQLite as JSON (the embedded default: one process, small)."""
-    if vendor == "postgresql":
-        cands = "unnest(string_to_array(%(cands)s, ',')::bigint[]) WITH ORDINALITY AS c(id, ord)"
-        prio = "unnest(%(prio)s::bigint[]) WITH ORDINALITY AS pr(id, pos)"
-        banned = "c.id <> ALL(%(banned)s::bigint[])"
-        skipped = "c.id <> ALL(%(skipped)s::bigint[])"
-    else:
-        cands = "(SELECT CAST(value AS INTEGER) AS id, key AS ord FROM json_each('[' || %(cands)s || ']')) AS c"
-        prio = "(SELECT CAST(value AS INTEGER) AS id, key AS pos FROM json_each(%(prio)s)) AS pr"
-        banned = "c.id NOT IN (SELECT CAST(value AS INTEGER) FROM json_each(%(banned)s))"
-        skipped = "c.id NOT IN (SELECT CAST(value AS INTEGER) FROM json_each(%(skipped)s))"
-    user, part = User._meta.db_table, RoomParticipant._meta.db_table
+def _viewer_exclusions_sql() -> str:
+    """The viewer's own exclusions in one statement: blocks either way (no end) and cooldowns in
+    force (with their end).  Tens of rows per user, whatever the queue length."""
     block, cooldown = Block._meta.db_table, Cooldown._meta.db_table
     return f"""
-        SELECT c.id, cd.until, COUNT(*) OVER () AS total
-        FROM {cands}
-        JOIN {user} u ON u.id = c.id AND u.is_active AND u.deleted_at IS NULL
-        LEFT JOIN {cooldown} cd ON cd.until > %(now)s AND (
-            (cd.user_low_id = %(me)s AND cd.user_high_id = c.id) OR (cd.user_high_id = %(me)s AND cd.user_low_id = c.id))
-        LEFT JOIN {prio} ON pr.id = c.id
-        WHERE c.id <> %(me)s AND {banned} AND {skipped}
-          AND (%(include_cooldown)s OR cd.until IS NULL)
-          AND NOT EXISTS (SELECT 1 FROM {part} p WHERE p.user_id = c.id AND p.live)
-          AND NOT EXISTS (SELECT 1 FROM {block} b WHERE
-                (b.blocker_id = %(me)s AND b.blocked_id = c.id) OR (b.blocked_id = %(me)s AND b.blocker_id = c.id))
-        ORDER BY (pr.pos IS NULL), pr.pos, c.ord
-        LIMIT %(limit)s OFFSET %(offset)s
+        SELECT user_high_id, until FROM {cooldown} WHERE user_low_id = %(me)s AND until > %(now)s
+        UNION ALL SELECT user_low_id, until FROM {cooldown} WHERE user_high_id = %(me)s AND until > %(now)s
+        UNION ALL SELECT blocked_id, NULL FROM {block} WHERE blocker_id = %(me)s
+        UNION ALL SELECT blocker_id, NULL FROM {block} WHERE blocked_id = %(me)s
     """
+
+
+def _viewer_exclusions(user_id: int) -> tuple[set[int], dict[int, datetime]]:
+    """``(blocked either way, {user in cooldown with me: until})``: one query."""
+    blocked: set[int] = set()
+    cooling: dict[int, datetime] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _viewer_exclusions_sql(), {"me": user_id, "now": connection.ops.adapt_datetimefield_value(clock.now())}
+        )
+        for uid, until in cursor.fetchall():
+            if until is None:
+                blocked.add(uid)
+            else:
+                cooling[uid] = _aware(until)
+    return blocked, cooling
+
+
+def queue_rebuild() -> bool:
+    """Rebuild the queue's derived structure (``presence.queue``) from presence and the database:
+    users in a live room, active bans (two queries, O(live rooms + bans)).  Retries when a room or
+    ban change lands meanwhile; the last try applies anyway (the page check below covers it)."""
+    for attempt in range(3):
+        generation = presence.queue_generation() if attempt < 2 else None
+        in_room = social_selectors.live_participant_user_ids_all()
+        bans = moderation_selectors.ban_ends_all()
+        if presence.queue_rebuild(
+            in_room=in_room, bans={uid: (t.timestamp() if t else None) for uid, t in bans.items()}, generation=generation
+        ):
+            return True
+    return False
+
+
+# The card's columns in the model's field order (``Model.from_db`` takes a subset in that order).
+_CARD_FIELDS = tuple(
+    f.attname for f in User._meta.concrete_fields
+    if f.attname in {"id", "public_id", "name", "gender", "bio", "instagram_handle", "instagram_posts", "photo",
+                     "intro_video", "account_type"}
+)
+
+
+def _page_users_sql(vendor: str) -> str:
+    """The page's candidates with the database's word on each: account usable, in a live room,
+    banned (the rule of ``moderation.selectors.ban_active_qs``).  One statement; the ids as one
+    array parameter (PostgreSQL) or JSON (SQLite), not one placeholder per id."""
+    ids = "u.id = ANY(%(ids)s)" if vendor == "postgresql" else "u.id IN (SELECT value FROM json_each(%(ids)s))"
+    user, part, ban = User._meta.db_table, RoomParticipant._meta.db_table, Ban._meta.db_table
+    cols = ", ".join(f"u.{User._meta.get_field(f).column}" for f in _CARD_FIELDS)
+    return f"""
+        SELECT {cols}, (u.is_active AND u.deleted_at IS NULL) AS usable,
+          EXISTS (SELECT 1 FROM {part} p WHERE p.user_id = u.id AND p.live) AS in_room,
+          EXISTS (SELECT 1 FROM {ban} b WHERE b.user_id = u.id AND b.lifted_at IS NULL
+                  AND (b.expires_at IS NULL OR b.expires_at > %(now)s)) AS banned
+        FROM {user} u WHERE {ids}
+    """
+
+
+def _page_users(ids: list[int]) -> tuple[dict[int, User], list[int]]:
+    """The page's candidates that the database still allows (one query): the users, and the ids
+    a stale derived entry let through (in a live room, banned, deactivated or deleted), which are
+    corrected in the derived structure on the way."""
+    if not ids:
+        return {}, []
+    now = clock.now()
+    pg = connection.vendor == "postgresql"
+    params = {"ids": ids if pg else json.dumps(ids), "now": connection.ops.adapt_datetimefield_value(now)}
+    users, in_room, banned = {}, [], []
+    fields = [User._meta.get_field(f) for f in _CARD_FIELDS]
+    convert = []  # what the ORM's compiler does to each column (UUID on SQLite, JSON, ...)
+    for i, f in enumerate(fields):
+        col = f.get_col(User._meta.db_table)
+        for fn in connection.ops.get_db_converters(col) + f.get_db_converters(connection):
+            convert.append((i, fn, col))
+    with connection.cursor() as cursor:
+        cursor.execute(_page_users_sql(connection.vendor), params)
+        rows = cursor.fetchall()
+    n = len(fields)
+    for row in rows:
+        uid, (usable, live, ban) = row[0], row[n:]
+        if live:
+            in_room.append(uid)
+        elif ban:
+            banned.append(uid)
+        elif usable:
+            values = list(row[:n])
+            for i, fn, col in convert:
+                values[i] = fn(values[i], col, connection)
+            users[uid] = User.from_db(connection.alias, _CARD_FIELDS, values)
+    gone = [uid for uid in ids if uid not in users and uid not in in_room and uid not in banned]
+    if in_room:
+        presence.queue_room_enter(user_ids=in_room)
+    for uid in banned:  # its end is the rebuild's to know; until then, out
+        presence.queue_ban_set(user_id=uid, until=now.timestamp() + settings.QUEUE_REBUILD_SECONDS)
+    presence.queue_forget(user_ids=gone)
+    return users, in_room + banned + gone
 
 
 def queue_list_for_user(
@@ -61,71 +137,50 @@ def queue_list_for_user(
     """Available users for ``user_id``: ``(total, page)`` where each entry is
     ``{"user": User, "cooldown_until": datetime|None, "distance": bucket|None}``.
 
-    With ``nearby``, after the referral intros the users with a live location come nearest
-    first (``accounts.location.nearest_first``: one query, the distance computed by the database;
-    this mode reads the whole filtered list, not only the page).
-
     Excludes: me, users I blocked or who blocked me, users in a live room, banned users,
     deactivated or deleted accounts, users I skipped this visit and (unless ``include_cooldown``)
     users in cooldown with me.  Referral intros (``invites.selectors.queue_priority_user_ids``)
-    come first, then the most recently active.  A fixed number of queries whatever the queue
-    length (active bans, intros, one statement for the filtering, ordering, total and page, the
-    page's users, their distance buckets); the per-candidate work is in the database, not in
-    Python (docs/REALTIME.md §6).
+    come first, then the most recently active.
+
+    The shared part (available, minus live rooms, minus bans, ordered) is precomputed
+    (``presence.queue``); per call the work is O(page + my exclusions), not O(queue): my blocks and
+    cooldowns (one query), my intros (one query), one walk of the shared sorted set skipping my
+    exclusions (one Redis script, which also gives ``total``), then the page's users, checked
+    against the database (one query: a stale derived entry is never shown, and is corrected), and
+    their distance buckets (one query).  Four queries whatever the queue length; a page that the
+    check shortened is filled again (a stale structure only).
+
+    With ``nearby``, after the referral intros the users with a live location come nearest first
+    (``accounts.location.nearest_first``): this opt-in mode reads the whole filtered queue, O(queue).
     """
-    candidates = presence.available_user_ids_csv()  # most recently active first
-    if not candidates or candidates == str(user_id):
-        return 0, []
-    skipped = sorted(presence.skipped_ids(user_id=user_id))
-    banned = sorted(moderation_selectors.banned_user_ids_all())
+    blocked, cooling = _viewer_exclusions(user_id)
+    excluded = {user_id, *blocked, *([] if include_cooldown else cooling)}
     priority = invite_selectors.queue_priority_user_ids(user_id=user_id)
-    pg = connection.vendor == "postgresql"
-    params = {
-        "cands": candidates,
-        "skipped": skipped if pg else json.dumps(skipped),
-        "prio": priority if pg else json.dumps(priority),
-        "banned": banned if pg else json.dumps(banned),
-        "me": user_id,
-        "now": connection.ops.adapt_datetimefield_value(clock.now()),
-        "include_cooldown": bool(include_cooldown),
-        "limit": limit,
-        "offset": offset,
-    }
-    if nearby:  # the whole filtered list, reordered by distance after the intros
-        params.update(limit=10**9, offset=0)
-    with connection.cursor() as cursor:
-        cursor.execute(_queue_sql(connection.vendor), params)
-        rows = cursor.fetchall()
-    if nearby and rows:
-        prio = set(priority)
-        until = {uid: cd for uid, cd, _ in rows}
-        first = [uid for uid, _, _ in rows if uid in prio]
-        rest = nearest_first(viewer_id=user_id, user_ids=[uid for uid, _, _ in rows if uid not in prio])
-        rows = [(uid, until[uid], len(until)) for uid in (first + rest)[offset : offset + limit]]
-        if not rows:
-            return len(until), []
-    if not rows:
-        if offset == 0 or nearby:
-            return 0, []
-        # past the end: the total still counts (one more, rare, query)
-        params.update(limit=1, offset=0)
-        with connection.cursor() as cursor:
-            cursor.execute(_queue_sql(connection.vendor), params)
-            first_row = cursor.fetchone()
-        return (first_row[2] if first_row else 0), []
-    total = rows[0][2]
-    users = {
-        u.pk: u
-        for u in User.objects.filter(pk__in=[r[0] for r in rows]).only(
-            "id", "public_id", "name", "gender", "bio", "instagram_handle", "instagram_posts", "photo",
-            "intro_video", "account_type",
-        )
-    }
-    distances = distance_buckets_for_viewer(viewer_id=user_id, user_ids=list(users))
+    want_offset, want_limit = (0, 10**6) if nearby else (offset, limit)
+    total, users, ids = 0, {}, []
+    for _attempt in range(4):
+        got = presence.queue_page(user_id=user_id, excluded=excluded, priority=priority, offset=want_offset, limit=want_limit)
+        if got is None:
+            queue_rebuild()
+            continue
+        total, ids = got
+        if nearby:
+            prio = set(priority)
+            first = [uid for uid in ids if uid in prio]
+            ids = (first + nearest_first(viewer_id=user_id, user_ids=[uid for uid in ids if uid not in prio]))[
+                offset : offset + limit
+            ]
+        users, stale = _page_users(ids)
+        if not stale:
+            break
+        # the structure was stale for these: they are out of it now; the walk fills the page again
+        excluded.update(stale)
+        total -= len(stale)
+    ids = [uid for uid in ids if uid in users]
+    distances = distance_buckets_for_viewer(viewer_id=user_id, user_ids=ids)
     page = [
-        {"user": users[uid], "cooldown_until": _aware(until), "distance": distances.get(uid)}
-        for uid, until, _ in rows
-        if uid in users
+        {"user": users[uid], "cooldown_until": cooling.get(uid), "distance": distances.get(uid)}
+        for uid in ids
     ]
     return total, page
 

@@ -82,6 +82,11 @@ def live_room_user_ids(*, user_ids) -> set[int]:
     return set(RoomParticipant.objects.live_for(*user_ids).values_list("user_id", flat=True))
 
 
+def live_participant_user_ids_all() -> list[int]:
+    """Every user in a live room (one query over the partial index; the queue's rebuild)."""
+    return list(RoomParticipant.objects.filter(live=True).values_list("user_id", flat=True))
+
+
 def cooldown_until(*, user_id: int, other_id: int) -> datetime | None:
     low, high = Cooldown.pair(user_id, other_id)
     return (

@@ -33,7 +33,9 @@ from django.db.models import F
 from accounts.models import User
 from accounts.selectors import user_card
 from accounts.services import user_timer_add
+import presence
 from config import clock, events
+from config.aftercommit import after_commit
 from audit.services import audit_record
 from social import errors
 from social.models import Block, CallHistory, Cooldown, Room, RoomParticipant, SessionCompletion
@@ -122,6 +124,10 @@ def room_start(*, inviter_id: int, invitee_id: int, mode: str, seconds: int) -> 
                 ]
             )
             _tell_both(room, events.room_started)
+            # the queue's derived set (presence.queue) mirrors the committed rooms
+            after_commit(
+                lambda: presence.queue_room_enter(user_ids=[inviter_id, invitee_id]), effect="presence.queue_room_enter"
+            )
     except IntegrityError as exc:
         busy = live_room_user_ids(user_ids=[inviter_id, invitee_id])
         if invitee_id in busy:
@@ -187,6 +193,7 @@ def room_end_locked(*, room: Room, reason: str, actor_id: int | None, now: datet
         audit_record(actor=None, action="room.end", target=room, after={"reason": reason})
     for p in participants:
         p.live = False
+    after_commit(lambda: presence.queue_room_leave(user_ids=[a, b]), effect="presence.queue_room_leave")
     cooldown_until = (now + timedelta(seconds=settings.CALL_COOLDOWN_SECONDS)).isoformat()
     for p in participants:
         events.send_after_commit(

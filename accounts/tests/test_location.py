@@ -307,13 +307,13 @@ def test_nearby_query_count_is_fixed(auth_api, django_assert_num_queries):
         _share(c, NEAR)
         _available(c.user)
     me.get("/api/queue?nearby=true")
-    with django_assert_num_queries(7):  # the plain queue's 5 + my location + the ordered ids
+    with django_assert_num_queries(6):  # the plain queue's 4 + my location + the ordered ids
         assert len(me.get("/api/queue?nearby=true").json()["results"]) == 3
     for i in range(20):
         c = auth_api(name=f"V{i}")
         _share(c, TOWN)
         _available(c.user)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         assert len(me.get("/api/queue?nearby=true").json()["results"]) == 23
 
 

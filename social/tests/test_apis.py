@@ -72,14 +72,14 @@ def test_queue_query_count_does_not_grow_with_the_queue(auth_api, make_user, dja
     services.room_end(room_id=room.pk, reason="user")
     services.block_create(user=me.user, other=make_user("B"))
     make_available(*[make_user(f"U{i}") for i in range(5)])
-    me.get("/api/queue")  # warm the session cache
-    # session (cached: 0) + active bans + referral priority (invites) + one statement for the
-    # filtering (blocks, cooldowns, in-call, bans), order, total and page + the page's users
-    # + distance buckets (the viewer's and the page's locations, one query)
-    with django_assert_num_queries(5):
+    me.get("/api/queue")  # warm the session cache (and build the queue's derived set: 2 more)
+    # session (cached: 0) + my blocks and cooldowns + referral priority (invites) + the page's
+    # users checked against the database (in-call, bans, account) + distance buckets (the
+    # viewer's and the page's locations, one query); the order, total and page are one Redis script
+    with django_assert_num_queries(4):
         assert len(me.get("/api/queue").json()["results"]) == 5
     make_available(*[make_user(f"V{i}") for i in range(240)])
-    with django_assert_num_queries(5):  # the same five, whatever the queue length
+    with django_assert_num_queries(4):  # the same four, whatever the queue length
         body = me.get("/api/queue?limit=100").json()
         assert body["total"] == 245 and len(body["results"]) == 100
 
