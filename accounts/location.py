@@ -224,7 +224,7 @@ def live_locations(*, user_ids) -> dict[int, tuple[float, float]]:
 
 _LIVE_LOCATIONS_SQL = {
     vendor: f"SELECT user_id, lat, lon FROM {UserLocation._meta.db_table} WHERE {ids} AND expires_at > %s"
-    for vendor, ids in (("postgresql", "user_id = ANY(%s)"), ("sqlite", "user_id IN (SELECT value FROM json_each(%s))"))
+    for vendor, ids in (("postgresql", "user_id = ANY(%s::bigint[])"), ("sqlite", "user_id IN (SELECT value FROM json_each(%s))"))
 }
 
 

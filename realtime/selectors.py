@@ -79,7 +79,7 @@ def _page_users_sql(vendor: str) -> str:
     """The page's candidates with the database's word on each: account usable, in a live room,
     banned (the rule of ``moderation.selectors.ban_active_qs``).  One statement; the ids as one
     array parameter (PostgreSQL) or JSON (SQLite), not one placeholder per id."""
-    ids = "u.id = ANY(%(ids)s)" if vendor == "postgresql" else "u.id IN (SELECT value FROM json_each(%(ids)s))"
+    ids = "u.id = ANY(%(ids)s::bigint[])" if vendor == "postgresql" else "u.id IN (SELECT value FROM json_each(%(ids)s))"
     user, part, ban = User._meta.db_table, RoomParticipant._meta.db_table, Ban._meta.db_table
     cols = ", ".join(f"u.{User._meta.get_field(f).column}" for f in _CARD_FIELDS)
     return f"""
