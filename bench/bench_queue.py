@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._server import DaphneProcess  # noqa: E402
 from bench.bench_auth import cpu_seconds  # noqa: E402
 from bench.bench_realtime import prepare  # noqa: E402
-from bench.bench_storm import ORIGIN, backoff, pct  # noqa: E402
+from bench.bench_storm import ORIGIN, pct  # noqa: E402
+from tests.wsclient import reconnect_delay  # noqa: E402
 
 BLOCKS, COOLDOWNS, SKIPS, IN_ROOMS = 6, 5, 5, 10  # per viewer / in all
 
@@ -129,10 +130,10 @@ class Socket:
                         return
                     if msg["type"] == "error" and msg.get("retry_after"):
                         await ws.close()
-                        await asyncio.sleep(backoff(attempt, float(msg["retry_after"])))
+                        await asyncio.sleep(reconnect_delay(attempt, hint=float(msg["retry_after"])))
                         break
             except (WebSocketException, OSError):
-                await asyncio.sleep(backoff(attempt))
+                await asyncio.sleep(reconnect_delay(attempt))
         raise RuntimeError("socket could not authenticate")
 
     async def _heartbeat(self) -> None:
