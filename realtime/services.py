@@ -67,7 +67,8 @@ def sockets_ready(items: list[tuple[User, str]]) -> list[events.AuthOk]:
     and its user's room (if any) is connected again (both sides get ``room.resumed``).  Returns
     each socket's ``auth.ok`` body.  One presence round trip and the room core's batch."""
     presence.sockets_touch(items=[(user.pk, socket_id, False) for user, socket_id in items])
-    rooms = [services.room_participant_connected(user_id=user.pk) for user, _ in items]
+    rooms_of = services.room_participants_connected(user_ids=[user.pk for user, _ in items])
+    rooms = [rooms_of[user.pk] for user, _ in items]
     return [
         events.auth_ok(
             user=user_card(user),
