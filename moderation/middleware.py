@@ -11,13 +11,17 @@ invalidated whenever a ban changes.
 from __future__ import annotations
 
 import json
+import logging
 
 from channels.db import database_sync_to_async
 
 from config.events import CLOSE_BANNED as WS_CLOSE_BANNED
 from config.net import client_ip_from_scope
+from config.resilience import is_unavailable
 from moderation.errors import IpBanned, iso
 from moderation.selectors import ip_ban_index_fresh, ip_ban_match, ip_bans_exist
+
+logger = logging.getLogger(__name__)
 
 # Health probes come from the load balancer / orchestrator and must keep working.
 EXEMPT_HTTP_PATHS = frozenset({"/healthz", "/readyz"})
@@ -41,7 +45,16 @@ class IpBanMiddleware:
             else:
                 # Not thread-sensitive: the check (a cache read; a query only on a miss) must not
                 # queue behind the sync views Django runs on its one thread-sensitive executor.
-                ban = await database_sync_to_async(_check, thread_sensitive=False)(scope)
+                try:
+                    ban = await database_sync_to_async(_check, thread_sensitive=False)(scope)
+                except Exception as exc:
+                    if not is_unavailable(exc):
+                        raise
+                    # The list can't be read (database down, nothing cached): let the request
+                    # through — whatever it needs the database for answers ``unavailable`` (503)
+                    # itself, and the next connect checks again.  Not a 500 at the edge.
+                    logger.warning("IP ban list unreadable (%s): request let through", type(exc).__name__)
+                    ban = None
             if ban is not None:
                 if kind == "http":
                     await self._refuse_http(ban, send)

@@ -99,6 +99,14 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self._auth_deadline_cancel()
         self._auth_timer = asyncio.get_running_loop().call_later(seconds, self._auth_deadline_passed, code, reason)
 
+    def _auth_unavailable(self) -> None:
+        """``auth`` could not be served (the database or Redis unreachable): the socket stays open
+        and unauthenticated for the client to send ``auth`` again after ``retry_after`` — closed
+        only if it then stays silent like any silent socket (4408), never as a bad token (4401),
+        after which a client would give up (docs/REALTIME.md §1)."""
+        self._authing = False
+        self._auth_deadline(settings.PRESENCE_TIMEOUT_SECONDS, code=CLOSE_HEARTBEAT_TIMEOUT, reason="heartbeat timeout")
+
     def _auth_deadline_cancel(self) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
@@ -229,9 +237,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def _auth_admitted(self, token: str):
         try:
             result = await runtime.AUTHENTICATE.call(token)
-        except Exception:  # e.g. the database is down: the client may send ``auth`` again
-            self._authing = False
-            self._auth_deadline(settings.WS_AUTH_TIMEOUT_SECONDS)
+        except Exception:  # e.g. the database is down: ``unavailable``, the client sends ``auth`` again
+            self._auth_unavailable()
             raise
         if result.user is None:
             await self.close(code=result.close_code, reason=result.reason)
@@ -252,9 +259,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
         except Exception:
             runtime.unregister(self)
             self.user = self.user_id = None
-            self._authing = False
             await self._discard(events.user_group(result.user.pk))
-            self._auth_deadline(settings.PRESENCE_TIMEOUT_SECONDS, code=CLOSE_HEARTBEAT_TIMEOUT, reason="heartbeat timeout")
+            self._auth_unavailable()
             raise
         if ok["room"]:
             await self._join_room(ok["room"]["id"], mode=ok["room"].get("mode"))

@@ -115,15 +115,14 @@ _next_digest_check = 0.0
 def tick(*, user_ids: set[int], renew: bool) -> dict:
     """One round of background work (sync; runs in a worker thread)."""
     from realtime.calls import invites_expire
-    from social.services import room_leases_renew, room_participant_connected, room_sweep
+    from social.services import room_leases_renew, room_participants_connected, room_sweep
 
     started = time.monotonic()
     result: dict = {}
     if renew and user_ids and not _stopping:
-        for uid in room_leases_renew(user_ids=user_ids):
-            if _stopping:  # shutting down meanwhile: these users were just released
-                break
-            room_participant_connected(user_id=uid)
+        lost = room_leases_renew(user_ids=user_ids)  # marked disconnected meanwhile (e.g. a stall)
+        if lost and not _stopping:  # shutting down meanwhile: these users were just released
+            room_participants_connected(user_ids=lost)
     result.update(room_sweep())
     result["invites_expired"] = invites_expire()
     global _next_digest_check
@@ -209,21 +208,16 @@ def release_users(*, user_ids: set[int]) -> None:
     """Sync: this process is going away — its users' rooms go to grace now (peers are told),
     instead of waiting for their leases to expire."""
     import presence
-    from social.services import room_participant_disconnected
+    from social.services import room_participants_disconnected
 
-    remaining: dict[int, int] = {}
-    for consumer in list(_consumers.values()):
-        if getattr(consumer, "user_id", None):
-            remaining[consumer.user_id] = presence.socket_remove(
-                user_id=consumer.user_id, socket_id=consumer.channel_name
-            )
-    for uid in user_ids:
-        if remaining.get(uid, 0) > 0:
-            continue  # the user has a socket on another process: their room stays connected
-        try:
-            room_participant_disconnected(user_id=uid, server_going_away=True)
-        except Exception:  # noqa: BLE001 - the lease expiry covers this user
-            logger.exception("release of user %s failed", uid)
+    sockets = [(c.user_id, c.channel_name) for c in list(_consumers.values()) if getattr(c, "user_id", None)]
+    remaining: dict[int, int] = dict(zip((uid for uid, _ in sockets), presence.sockets_remove(items=sockets)))
+    # users with a socket on another process keep their room connected
+    gone = sorted(uid for uid in user_ids if remaining.get(uid, 0) == 0)
+    try:
+        room_participants_disconnected(user_ids=gone, server_going_away=True)
+    except Exception:  # noqa: BLE001 - the lease expiry covers these users
+        logger.exception("release of %d users failed", len(gone))
 
 
 async def shutdown() -> None:

@@ -86,8 +86,8 @@ def sockets_closed(items: list[tuple[int, str]]) -> list[None]:
     enter grace."""
     remaining = presence.sockets_remove(items=items)
     gone = list(dict.fromkeys(uid for (uid, _), left in zip(items, remaining) if left == 0))
-    for uid in gone:
-        services.room_participant_disconnected(user_id=uid)
+    if gone:
+        services.room_participants_disconnected(user_ids=gone)
     return [None] * len(items)
 
 

@@ -243,3 +243,29 @@ def test_pool_exhausted_gives_503_and_recovers(cluster, daphne_factory):
     assert [s for s, _, _ in released] == [200, 200]
     assert load._one("/api/auth/sessions", headers)[0] == 200
     assert load._one("/admin/", {"Cookie": "sessionid=abcdefghijklmnopqrstuvwxyz012345"})[0] == 302
+
+
+def test_a_socket_whose_auth_meets_the_database_down_is_kept_for_its_retry(cluster, daphne_factory):
+    """``auth`` while the database is unreachable: ``unavailable`` with ``retry_after``, and the
+    socket stays open for the retry (docs/REALTIME.md §1) — not closed 4401 as if the token were
+    bad, after which a client gives up and signs out.  The auth deadline (0.2 s) is far shorter
+    than the outage, so a socket closed by it is seen before the database is back."""
+    from tests.wsclient import WsClient, wait_until
+
+    url, token = _seeded_database(cluster, "ws_down")
+    server = daphne_factory(
+        env={"DATABASE_URL": url, "DB_POOL_TIMEOUT": "1", "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "4",
+             "WS_AUTH_TIMEOUT_SECONDS": "0.2"}
+    )
+    cluster.stop("fast")
+    try:
+        ws = WsClient(server, token)
+        ws.send({"type": "auth", "token": token})
+        err = ws.expect("error", timeout=30)
+        assert err["code"] == "unavailable" and err["retry_after"] >= 1
+    finally:
+        cluster.start()
+    wait_until(lambda: server.request("GET", "/readyz")[0] == 200, timeout=60, what="ready again")
+    ok = ws.auth()  # the same socket, after the outage
+    assert ok["type"] == "auth.ok"
+    ws.close()
