@@ -93,6 +93,7 @@ class Peer:
         self.resumed = 0
         self.ended: list[dict] = []
         self.closes: list[int | None] = []
+        self.errors: dict[str, int] = {}
         self.attempts = 0
         self.sticky = 0  # which server to try first (clients spread across processes)
         self.stop = False
@@ -130,8 +131,14 @@ class Peer:
                             self.resumed += 1
                         elif t == "room.ended":
                             self.ended.append(msg)
-                        elif t == "error" and msg.get("retry_after"):
-                            hint = float(msg["retry_after"])
+                        elif t == "error":
+                            self.errors[msg.get("code")] = self.errors.get(msg.get("code"), 0) + 1
+                            if msg.get("code") == "unavailable" and not self.authed.is_set():
+                                # REALTIME.md §1: the socket stays open; send auth again after retry_after
+                                await asyncio.sleep(float(msg.get("retry_after") or 1))
+                                await ws.send(json.dumps({"type": "auth", "token": self.token}))
+                            elif msg.get("retry_after"):
+                                hint = float(msg["retry_after"])
             except (WebSocketException, OSError, asyncio.TimeoutError) as exc:
                 code = getattr(getattr(exc, "rcvd", None), "code", None)
                 self.closes.append(code)
@@ -368,7 +375,11 @@ async def main_async(args, env, peer_rows, extra_tokens, room_ids) -> None:
         for p in peers:
             for c in p.closes:
                 closes[c] = closes.get(c, 0) + 1
-        print(f"close codes seen by clients: {closes}")
+        errors: dict = {}
+        for p in peers:
+            for code, n in p.errors.items():
+                errors[code] = errors.get(code, 0) + n
+        print(f"close codes seen by clients: {closes}; error frames: {errors}")
         # past every deadline that could end a room: lease + grace (+ the restart grace) + sweeps
         settle = float(env.get("ROOM_LEASE_SECONDS", 6)) + float(env.get("ROOM_RESTART_GRACE_SECONDS", 30)) + 5
         await asyncio.sleep(settle)
