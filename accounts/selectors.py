@@ -18,6 +18,31 @@ def _file_url(user: User, field: str) -> str | None:
     return file.url if file else None
 
 
+# The stored columns a card is made of (``user_card_from_values``), by attribute name.
+CARD_FIELDS = ("public_id", "name", "gender", "bio", "instagram_handle", "photo", "intro_video", "instagram_posts")
+
+
+def user_card_from_values(values: dict) -> dict:
+    """``user_card`` from the stored values of ``CARD_FIELDS`` (as the ORM converts them), without
+    a ``User`` instance: the queue builds up to 100 cards per call from one row each, and the
+    instance was most of a card's cost.  A file's URL is its field storage's URL of the stored
+    name, as ``FieldFile.url``."""
+    photo, video = values["photo"], values["intro_video"]
+    return {
+        "id": str(values["public_id"]),
+        "name": values["name"],
+        "gender": values["gender"],
+        "bio": values["bio"],
+        "instagram_handle": values["instagram_handle"],
+        "photo_url": _PHOTO.storage.url(photo) if photo else None,
+        "intro_video_url": _VIDEO.storage.url(video) if video else None,
+        "instagram_posts": list(values["instagram_posts"] or ()),
+    }
+
+
+_PHOTO, _VIDEO = User._meta.get_field("photo"), User._meta.get_field("intro_video")
+
+
 def user_card(user: User) -> dict:
     """The public card of a user: what other users may see (queue entries, invites, rooms, history).
     The one shape every app shows a user in (``me_payload`` extends it with the owner's fields)."""

@@ -16,6 +16,7 @@ from django.db import connection
 import presence
 from accounts.location import distance_buckets_for_viewer, nearest_first
 from accounts.models import User
+from accounts.selectors import CARD_FIELDS, user_card_from_values
 from config import clock
 from invites import selectors as invite_selectors
 from moderation import selectors as moderation_selectors
@@ -67,12 +68,7 @@ def queue_rebuild() -> bool:
     return False
 
 
-# The card's columns in the model's field order (``Model.from_db`` takes a subset in that order).
-_CARD_FIELDS = tuple(
-    f.attname for f in User._meta.concrete_fields
-    if f.attname in {"id", "public_id", "name", "gender", "bio", "instagram_handle", "instagram_posts", "photo",
-                     "intro_video", "account_type"}
-)
+_CARD_COLUMNS = ("id", *CARD_FIELDS)
 
 
 def _page_users_sql(vendor: str) -> str:
@@ -81,7 +77,7 @@ def _page_users_sql(vendor: str) -> str:
     array parameter (PostgreSQL) or JSON (SQLite), not one placeholder per id."""
     ids = "u.id = ANY(%(ids)s::bigint[])" if vendor == "postgresql" else "u.id IN (SELECT value FROM json_each(%(ids)s))"
     user, part, ban = User._meta.db_table, RoomParticipant._meta.db_table, Ban._meta.db_table
-    cols = ", ".join(f"u.{User._meta.get_field(f).column}" for f in _CARD_FIELDS)
+    cols = ", ".join(f"u.{User._meta.get_field(f).column}" for f in _CARD_COLUMNS)
     return f"""
         SELECT {cols}, (u.is_active AND u.deleted_at IS NULL) AS usable,
           EXISTS (SELECT 1 FROM {part} p WHERE p.user_id = u.id AND p.live) AS in_room,
@@ -91,8 +87,8 @@ def _page_users_sql(vendor: str) -> str:
     """
 
 
-def _page_users(ids: list[int]) -> tuple[dict[int, User], list[int]]:
-    """The page's candidates that the database still allows (one query): the users, and the ids
+def _page_users(ids: list[int]) -> tuple[dict[int, dict], list[int]]:
+    """The page's candidates that the database still allows (one query): their cards, and the ids
     a stale derived entry let through (in a live room, banned, deactivated or deleted), which are
     corrected in the derived structure on the way."""
     if not ids:
@@ -100,17 +96,17 @@ def _page_users(ids: list[int]) -> tuple[dict[int, User], list[int]]:
     now = clock.now()
     pg = connection.vendor == "postgresql"
     params = {"ids": ids if pg else json.dumps(ids), "now": connection.ops.adapt_datetimefield_value(now)}
-    users, in_room, banned = {}, [], []
-    fields = [User._meta.get_field(f) for f in _CARD_FIELDS]
-    convert = []  # what the ORM's compiler does to each column (UUID on SQLite, JSON, ...)
-    for i, f in enumerate(fields):
-        col = f.get_col(User._meta.db_table)
-        for fn in connection.ops.get_db_converters(col) + f.get_db_converters(connection):
+    cards, in_room, banned = {}, [], []
+    convert = []  # what the ORM's compiler does to a column (UUID on SQLite, JSON, ...)
+    for i, name in enumerate(_CARD_COLUMNS):
+        field = User._meta.get_field(name)
+        col = field.get_col(User._meta.db_table)
+        for fn in connection.ops.get_db_converters(col) + field.get_db_converters(connection):
             convert.append((i, fn, col))
     with connection.cursor() as cursor:
         cursor.execute(_page_users_sql(connection.vendor), params)
         rows = cursor.fetchall()
-    n = len(fields)
+    n = len(_CARD_COLUMNS)
     for row in rows:
         uid, (usable, live, ban) = row[0], row[n:]
         if live:
@@ -121,21 +117,22 @@ def _page_users(ids: list[int]) -> tuple[dict[int, User], list[int]]:
             values = list(row[:n])
             for i, fn, col in convert:
                 values[i] = fn(values[i], col, connection)
-            users[uid] = User.from_db(connection.alias, _CARD_FIELDS, values)
-    gone = [uid for uid in ids if uid not in users and uid not in in_room and uid not in banned]
+            cards[uid] = user_card_from_values(dict(zip(_CARD_COLUMNS, values)))
+    gone = [uid for uid in ids if uid not in cards and uid not in in_room and uid not in banned]
     if in_room:
         presence.queue_room_enter(user_ids=in_room)
     for uid in banned:  # its end is the rebuild's to know; until then, out
         presence.queue_ban_set(user_id=uid, until=now.timestamp() + settings.QUEUE_REBUILD_SECONDS)
     presence.queue_forget(user_ids=gone)
-    return users, in_room + banned + gone
+    return cards, in_room + banned + gone
 
 
 def queue_list_for_user(
     *, user_id: int, offset: int = 0, limit: int = 50, include_cooldown: bool = False, nearby: bool = False
 ) -> tuple[int, list[dict]]:
     """Available users for ``user_id``: ``(total, page)`` where each entry is
-    ``{"user": User, "cooldown_until": datetime|None, "distance": bucket|None}``.
+    ``{"card": user card (accounts.selectors.user_card), "cooldown_until": datetime|None,
+    "distance": bucket|None}``.
 
     Excludes: me, users I blocked or who blocked me, users in a live room, banned users,
     deactivated or deleted accounts, users I skipped this visit and (unless ``include_cooldown``)
@@ -157,7 +154,7 @@ def queue_list_for_user(
     excluded = {user_id, *blocked, *([] if include_cooldown else cooling)}
     priority = invite_selectors.queue_priority_user_ids(user_id=user_id)
     want_offset, want_limit = (0, 10**6) if nearby else (offset, limit)
-    total, users, ids = 0, {}, []
+    total, cards, ids = 0, {}, []
     for _attempt in range(4):
         got = presence.queue_page(user_id=user_id, excluded=excluded, priority=priority, offset=want_offset, limit=want_limit)
         if got is None:
@@ -170,16 +167,16 @@ def queue_list_for_user(
             ids = (first + nearest_first(viewer_id=user_id, user_ids=[uid for uid in ids if uid not in prio]))[
                 offset : offset + limit
             ]
-        users, stale = _page_users(ids)
+        cards, stale = _page_users(ids)
         if not stale:
             break
         # the structure was stale for these: they are out of it now; the walk fills the page again
         excluded.update(stale)
         total -= len(stale)
-    ids = [uid for uid in ids if uid in users]
+    ids = [uid for uid in ids if uid in cards]
     distances = distance_buckets_for_viewer(viewer_id=user_id, user_ids=ids)
     page = [
-        {"user": users[uid], "cooldown_until": cooling.get(uid), "distance": distances.get(uid)}
+        {"card": cards[uid], "cooldown_until": cooling.get(uid), "distance": distances.get(uid)}
         for uid in ids
     ]
     return total, page

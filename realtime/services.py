@@ -128,7 +128,7 @@ def queue_page(
         "limit": limit,
         "results": [
             {
-                **user_card(entry["user"]),
+                **entry["card"],
                 "cooldown_until": entry["cooldown_until"].isoformat() if entry["cooldown_until"] else None,
                 "distance": entry["distance"],
             }

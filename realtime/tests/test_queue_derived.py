@@ -26,7 +26,7 @@ def available(*users):
 
 def names(user_id, **kw):
     total, page = queue_list_for_user(user_id=user_id, **kw)
-    return total, [e["user"].name for e in page]
+    return total, [e["card"]["name"] for e in page]
 
 
 def shared_total(viewer_id):
@@ -101,7 +101,7 @@ def test_blocks_either_way_cooldowns_and_skips_are_the_viewers_own(crowd, django
     presence.skip_add(user_id=me.pk, other_id=others[2].pk)
     assert names(me.pk) == (2, ["U1", "U0"])
     total, page = queue_list_for_user(user_id=me.pk, include_cooldown=True)
-    assert total == 3 and [(e["user"].name, e["cooldown_until"] is not None) for e in page] == [
+    assert total == 3 and [(e["card"]["name"], e["cooldown_until"] is not None) for e in page] == [
         ("U3", True), ("U1", False), ("U0", False)
     ]
     # the others still see each other and me (my exclusions are mine; a block is either way)
@@ -196,3 +196,20 @@ def test_fixed_queries_and_two_more_to_rebuild(crowd, make_user, django_assert_n
     available(*others)
     with django_assert_num_queries(6):
         assert names(me.pk)[0] == 3
+
+
+def test_the_queue_card_is_the_user_card(crowd):
+    """The queue builds its cards from the row (``user_card_from_values``): the same as
+    ``user_card`` of the instance, files and posts included."""
+    from accounts.models import User
+    from accounts.selectors import user_card
+
+    me, others = crowd
+    u = others[5]
+    u.photo.name, u.intro_video.name = "photos/2026/12/a.jpg", "videos/2026/12/b.mp4"
+    u.bio, u.instagram_handle, u.instagram_posts = "hi", "handle", ["https://www.instagram.com/p/Abc12345/"]
+    u.save()
+    total, page = queue_list_for_user(user_id=me.pk)
+    assert page[0]["card"] == user_card(User.objects.get(pk=u.pk))
+    assert page[0]["card"]["photo_url"] and page[0]["card"]["intro_video_url"]
+    assert page[1]["card"] == user_card(User.objects.get(pk=others[4].pk))
