@@ -227,7 +227,7 @@ def load() -> Env:
             "WS_AUTH_TIMEOUT_SECONDS": _float("WS_AUTH_TIMEOUT_SECONDS", 5.0),
             "WS_MAX_FRAME_BYTES": _int("WS_MAX_FRAME_BYTES", 64 * 1024),
             "WS_SEND_BUDGET_BYTES": _int("WS_SEND_BUDGET_BYTES", 256 * 1024),
-            "WS_AUTH_MAX_PENDING": _int("WS_AUTH_MAX_PENDING", 1000),
+            "WS_AUTH_MAX_PENDING": _int("WS_AUTH_MAX_PENDING", 5000),
             "WS_OVERSIZE_CLOSE_1009": _bool("WS_OVERSIZE_CLOSE_1009", True),
             "ROOM_LEASE_SECONDS": _float("ROOM_LEASE_SECONDS", 6.0),
             "CALL_COOLDOWN_SECONDS": _int("CALL_COOLDOWN_SECONDS", 24 * 3600),

@@ -12,6 +12,7 @@ import logging
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from django.conf import settings
 
 from config import clock, events, metrics
@@ -49,6 +50,7 @@ DISPATCH_RELIES_ON = (
     "channels.consumer.AsyncConsumer.dispatch",
     "channels.consumer.get_handler_name",
     "channels.db.aclose_old_connections",
+    "channels.generic.websocket.AsyncWebsocketConsumer.websocket_disconnect",
 )
 
 
@@ -79,6 +81,15 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError("No handler for message type %s" % message["type"])
         await handler(message)
+
+    async def websocket_disconnect(self, message):
+        # Channels' version leaves ``self.groups`` (none here), calls ``disconnect`` and then
+        # ``aclose_old_connections()`` — the same per-event thread hop ``dispatch`` skips, once per
+        # closed socket.  ``WS_LEAN_DISPATCH=false`` goes through it.
+        if not settings.WS_LEAN_DISPATCH:
+            return await super().websocket_disconnect(message)
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     # --- life cycle ------------------------------------------------------------------------
     async def connect(self):

@@ -37,6 +37,7 @@ PINNED = {
     "channels.consumer.AsyncConsumer.dispatch": "39f34e7d4fb0f655",
     "channels.consumer.get_handler_name": "c88c7b7d8763fb61",
     "channels.db.aclose_old_connections": "9120822dad6c8e90",
+    "channels.generic.websocket.AsyncWebsocketConsumer.websocket_disconnect": "10f38aa55fd51ff5",
 }
 
 
