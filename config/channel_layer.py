@@ -21,7 +21,8 @@ connection (it reads with a 0.1 s timeout) — the old connection still looks al
 would need a round trip through the subscription (publish a probe to ourselves) after every failure
 any other Redis call of the process sees.
 
-Leans on channels-redis internals (``RedisPubSubChannelLayer._get_layer`` and ``._layers``,
+Sync code publishes a batch of events itself (``publish_many_sync``: group channel ``<prefix>__group__<group>``,
+the layer's own ``serialize``).  Leans on channels-redis internals (``RedisPubSubChannelLayer._get_layer`` and ``._layers``,
 ``RedisPubSubLoopLayer.prefix``, ``.channels`` (channel → queue) and ``._shards``; ``RedisSingleShardConnection._subscribed_to`` and ``._pubsub``) and on
 redis-py's ``PubSub.connection`` (``is_connected``, ``_reader``, ``register_connect_callback`` —
 callbacks run in registration order, after ``PubSub.on_connect``); ``config/tests/test_channel_layer.py``
@@ -31,9 +32,11 @@ fails if they change.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import decode_hosts
 
 
 
@@ -41,6 +44,33 @@ class RedisPubSubLayer(RedisPubSubChannelLayer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._watchers: dict[int, _Resubscribed] = {}  # id(pub/sub connection) → its watcher
+        hosts = decode_hosts(kwargs.get("hosts"))
+        # one Redis URL (this project's configuration): sync code can publish itself
+        self._sync_address = hosts[0]["address"] if len(hosts) == 1 and set(hosts[0]) == {"address"} else None
+        self._group_prefix = f"{kwargs.get('prefix', 'asgi')}__group__"
+        self._sync_redis = None
+        self._sync_lock = threading.Lock()
+
+    def can_publish_sync(self) -> bool:
+        return self._sync_address is not None
+
+    def publish_many_sync(self, sends: list[tuple[str, dict]]) -> None:
+        """``group_send`` for several ``(group, message)`` at once from sync code (a worker thread):
+        one pipeline of PUBLISH on a connection of its own — the same channel names and serializer
+        as ``group_send``, so every process's receive loop delivers them as usual — instead of a
+        hop to the event loop and one awaited round trip per message, serialized behind the
+        shard's lock with every SUBSCRIBE of the process (a reconnect storm publishes thousands
+        of ``room.resumed``).  Raises what Redis raises (the caller logs it per message)."""
+        if self._sync_redis is None:
+            with self._sync_lock:
+                if self._sync_redis is None:
+                    import redis
+
+                    self._sync_redis = redis.Redis.from_url(self._sync_address)
+        pipe = self._sync_redis.pipeline(transaction=False)
+        for group, message in sends:
+            pipe.publish(self._group_prefix + group, self.serialize(message))
+        pipe.execute()
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         """The consumer's own channel: its in-process queue only, no Redis ``SUBSCRIBE``.  Every

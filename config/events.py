@@ -462,7 +462,10 @@ def _send_now(sends: list[tuple[str, dict]]) -> None:
     if layer is None or not sends:
         return
     try:
-        async_to_sync(_publish_all)(layer, sends)
+        if getattr(layer, "can_publish_sync", lambda: False)():
+            layer.publish_many_sync(sends)  # one pipeline, no hop (config/channel_layer.py)
+        else:
+            async_to_sync(_publish_all)(layer, sends)
     except Exception as exc:  # noqa: BLE001 - the write committed; never turn it into an error
         for group, event in sends:
             _failed(group, event, exc)

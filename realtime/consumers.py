@@ -263,10 +263,12 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(events.user_group(result.user.pk), self.channel_name)
             self.user, self.user_id = result.user, result.user.pk
             self.session_id, self._token, self._token_hash = result.session_id, token, result.token_hash
-            runtime.register(self)
             if not await self._session_valid():
                 return
             ok = await runtime.READY.call((self.user, self.channel_name))
+            # registered (its lease renewed by this process) once connected: a renewal between
+            # would find the participant still disconnected and reconnect it a second time
+            runtime.register(self)
         except Exception:
             runtime.unregister(self)
             self.user = self.user_id = None

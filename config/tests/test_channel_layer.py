@@ -90,3 +90,27 @@ async def test_receiving_is_false_from_a_redis_restart_until_resubscribed():
     finally:
         await layer.flush()
         server.stop()
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("REDIS_URL"), reason="needs the real Redis (REDIS_URL)")
+async def test_sync_code_publishes_a_batch_that_group_members_receive():
+    """``publish_many_sync`` (sync code's one-pipeline ``group_send``) uses the names and the
+    serializer ``group_send`` does: a group member of another layer instance (another process)
+    receives every message, in order; a group nobody joined gets nothing."""
+    import asyncio
+    import os
+    import uuid
+
+    prefix = f"t-sync-{uuid.uuid4().hex[:8]}"
+    receiver = RedisPubSubLayer(hosts=[os.environ["REDIS_URL"]], prefix=prefix)
+    sender = RedisPubSubLayer(hosts=[os.environ["REDIS_URL"]], prefix=prefix)
+    assert sender.can_publish_sync()
+    try:
+        channel = await receiver.new_channel()
+        await receiver.group_add("user.7", channel)
+        messages = [{"type": "client.send", "message": {"n": i}} for i in range(3)]
+        await asyncio.to_thread(sender.publish_many_sync, [("user.8", {"type": "x"})] + [("user.7", m) for m in messages])
+        got = [await asyncio.wait_for(receiver.receive(channel), timeout=10) for _ in messages]
+        assert got == messages
+    finally:
+        await receiver.flush()
