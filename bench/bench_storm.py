@@ -89,6 +89,7 @@ class Peer:
         self.token, self.room_id, self.urls, self.heartbeat = token, room_id, urls, heartbeat
         self.authed = asyncio.Event()
         self.auth_at: float | None = None
+        self.open_at: float | None = None
         self.auth_room: str | None = None
         self.resumed = 0
         self.ended: list[dict] = []
@@ -111,6 +112,7 @@ class Peer:
                 async with connect(url, origin=ORIGIN, proxy=None, open_timeout=30, ping_interval=None,
                                    max_size=2**20, close_timeout=1) as ws:
                     self.ws = ws
+                    self.open_at = time.monotonic()
                     await ws.send(json.dumps({"type": "auth", "token": self.token}))
                     next_beat = time.monotonic() + self.heartbeat * random.uniform(0.5, 1.0)
                     while True:
@@ -368,6 +370,9 @@ async def main_async(args, env, peer_rows, extra_tokens, room_ids) -> None:
         done = [p for p in affected if p.authed.is_set()]
         last = max((p.auth_at for p in done), default=killed_at)
         times = [p.auth_at - killed_at for p in done]
+        opened = [p.open_at - killed_at for p in done if p.open_at]
+        print(f"storm: handshakes done p50 {pct(opened, 50):.1f} s p99 {pct(opened, 99):.1f} s after the kill "
+              f"(auth.ok is what follows)", flush=True)
         print(f"storm: {len(done)}/{len(affected)} sockets authenticated again; last {last - killed_at:.1f} s after the kill "
               f"({last - ready_at:.1f} s after /readyz); p50 {pct(times, 50):.1f} s p99 {pct(times, 99):.1f} s; "
               f"connect attempts {sum(p.attempts for p in affected) - len(affected)} for {len(affected)} sockets", flush=True)
