@@ -91,18 +91,21 @@ _REBUILD = """
 -- KEYS: queueable, in room, banned, built marker, rebuild lock, generation, available
 -- ARGV: generation seen before reading the database ('' = apply anyway), now, built until,
 --       number of in-room ids, in-room ids..., (banned id, ban end) pairs...
+-- Whole-set commands and chunked arguments only (no call per member): at 10,000 available this
+-- blocks Redis for milliseconds, not tens of them.
 if ARGV[1] ~= '' and (redis.call('GET', KEYS[6]) or '0') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('ZUNIONSTORE', KEYS[1], 1, KEYS[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local nr = tonumber(ARGV[4])
-for i = 5, 4 + nr, 1000 do redis.call('SADD', KEYS[2], unpack(ARGV, i, math.min(4 + nr, i + 999))) end
-for i = 5 + nr, #ARGV, 2 do redis.call('ZADD', KEYS[3], ARGV[i + 1], ARGV[i]) end
-local all = redis.call('ZRANGEBYSCORE', KEYS[7], '(' .. ARGV[2], '+inf', 'WITHSCORES')
-for i = 1, #all, 2 do
-  local m = all[i]
-  local ban = redis.call('ZSCORE', KEYS[3], m)
-  if redis.call('SISMEMBER', KEYS[2], m) == 0 and not (ban and tonumber(ban) > tonumber(ARGV[2])) then
-    redis.call('ZADD', KEYS[1], all[i + 1], m)
-  end
+for i = 5, 4 + nr, 1000 do
+  local j = math.min(4 + nr, i + 999)
+  redis.call('SADD', KEYS[2], unpack(ARGV, i, j))
+  redis.call('ZREM', KEYS[1], unpack(ARGV, i, j))
+end
+for i = 5 + nr, #ARGV, 2 do
+  redis.call('ZADD', KEYS[3], ARGV[i + 1], ARGV[i])
+  if tonumber(ARGV[i + 1]) > tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[i]) end
 end
 redis.call('SET', KEYS[4], ARGV[3])
 redis.call('DEL', KEYS[5])

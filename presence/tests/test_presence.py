@@ -59,3 +59,18 @@ def test_deadline_queue_pops_each_member_once():
     assert store.due_pop("t", 15.0) == []
     store.due_remove("t", "b")
     assert store.due_pop("t", 30.0) == []
+
+
+def test_a_skip_lasts_as_long_as_the_visit(settings):
+    """Every presence write of the user refreshes the skip set's expiry (on Redis it expired a
+    fixed time after the last skip, while the user was still there)."""
+    if not settings.REDIS_URL:
+        pytest.skip("process memory: skips are dropped with the last socket, no expiry")
+    store = presence.store()
+    presence.socket_touch(user_id=1, socket_id="a", available=True)
+    presence.skip_add(user_id=1, other_id=2)
+    key = store.k("pres:skip:1")
+    store.r.expire(key, 1)
+    presence.socket_touch(user_id=1, socket_id="a", available=True)  # a heartbeat
+    assert store.r.ttl(key) > settings.PRESENCE_TIMEOUT_SECONDS
+    assert presence.skipped_ids(user_id=1) == {2}

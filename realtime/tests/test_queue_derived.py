@@ -213,3 +213,18 @@ def test_the_queue_card_is_the_user_card(crowd):
     assert page[0]["card"] == user_card(User.objects.get(pk=u.pk))
     assert page[0]["card"]["photo_url"] and page[0]["card"]["intro_video_url"]
     assert page[1]["card"] == user_card(User.objects.get(pk=others[4].pk))
+
+
+def test_a_temporary_ban_stops_counting_when_it_ends(crowd, make_user, django_capture_on_commit_callbacks, settings):
+    from datetime import timedelta
+
+    settings.QUEUE_REBUILD_SECONDS = 10**6  # no periodic rebuild: the ban's own end lets the user back
+    me, others = crowd
+    with django_capture_on_commit_callbacks(execute=True):
+        moderation_services.ban_create(
+            user=others[5], actor=make_user("Mod", is_staff=True), reason="spam", duration=timedelta(hours=1)
+        )
+    assert names(me.pk)[0] == 5
+    clock.advance(3601)
+    available(*others)  # the ban's end is its score: the next presence write lets the user back
+    assert shared_total(me.pk) == 6
