@@ -18,6 +18,7 @@ batch, its items are retried one by one, so each caller hears of its own failure
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -28,11 +29,24 @@ from django.db import connections
 
 
 class _LoopState:
-    __slots__ = ("queue", "draining", "__weakref__")
+    """One event loop's waiting calls.  The worker thread takes batches while there are any (one
+    hop to the thread per busy spell, not per batch) and hands each batch's results back with
+    ``call_soon_threadsafe``; ``lock`` makes "queue empty → stop draining" atomic with "append →
+    start draining unless already"."""
 
-    def __init__(self) -> None:
-        self.queue: list = []
+    __slots__ = ("loop", "queue", "draining", "lock", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: collections.deque = collections.deque()
         self.draining = False
+        self.lock = threading.Lock()
+
+
+def _resolve(batch: list, results: list) -> None:
+    for (_, fut), result in zip(batch, results):
+        if not fut.done():
+            fut.set_result(result)
 
 
 class Batcher:
@@ -53,34 +67,63 @@ class Batcher:
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
-            state = self._loops[loop] = _LoopState()
+            state = self._loops[loop] = _LoopState(loop)
         fut = loop.create_future()
-        state.queue.append((item, fut))
-        if not state.draining:
-            state.draining = True
+        with state.lock:
+            state.queue.append((item, fut))
+            start, state.draining = not state.draining, True
+        if start:
             loop.create_task(self._drain(state))
         result = await fut
         if isinstance(result, BaseException):
             raise result
         return result
 
-    def _run(self, items: list, state: _LoopState) -> list:
+    async def _drain(self, state: _LoopState) -> None:
         try:
-            results = self._call(items)
+            # asgiref's SyncToAsync (not a bare executor call): sync code in the thread may still
+            # use async_to_sync against this loop (the in-memory channel layer's events)
+            await SyncToAsync(self._run_all, thread_sensitive=False, executor=self._executor())(state)
+        except BaseException as exc:  # e.g. the loop is shutting down: no caller waits forever
+            with state.lock:
+                waiting = list(state.queue)
+                state.queue.clear()
+                state.draining = False
+            for _, fut in waiting:
+                if not fut.done():
+                    fut.cancel() if isinstance(exc, asyncio.CancelledError) else fut.set_exception(exc)
+            raise
+
+    def _run_all(self, state: _LoopState) -> None:
+        """In the worker thread: batches until the queue is empty."""
+        try:
+            while True:
+                with state.lock:
+                    if not state.queue:
+                        state.draining = False
+                        return
+                    batch = [state.queue.popleft() for _ in range(min(self.max_batch, len(state.queue)))]
+                results = self._run(batch)
+                state.loop.call_soon_threadsafe(_resolve, batch, results)
+        finally:
+            connections.close_all()  # idle: hand the connection back (to the pool on PostgreSQL)
+
+    def _run(self, batch: list) -> list:
+        items = [item for item, _ in batch]
+        try:
+            return self._call(items)
         except Exception as exc:  # noqa: BLE001
             connections.close_all()
             if len(items) == 1:
                 return [exc]
-            # one bad item must not fail its neighbours: the batch's items are retried alone
-            results = []
-            for item in items:
-                try:
-                    results.append(self._call([item])[0])
-                except Exception as one:  # noqa: BLE001 - that caller hears of it
-                    connections.close_all()
-                    results.append(one)
-        if not state.queue:  # idle: hand the connection back (to the pool on PostgreSQL)
-            connections.close_all()
+        # one bad item must not fail its neighbours: the batch's items are retried alone
+        results = []
+        for item in items:
+            try:
+                results.append(self._call([item])[0])
+            except Exception as one:  # noqa: BLE001 - that caller hears of it
+                connections.close_all()
+                results.append(one)
         return results
 
     def _call(self, items: list) -> list:
@@ -88,24 +131,3 @@ class Batcher:
         if len(results) != len(items):
             raise RuntimeError(f"{self.name}: {len(results)} results for {len(items)} items")
         return results
-
-    async def _drain(self, state: _LoopState) -> None:
-        try:
-            while state.queue:
-                batch = state.queue[: self.max_batch]
-                del state.queue[: self.max_batch]
-                try:
-                    results = await SyncToAsync(self._run, thread_sensitive=False, executor=self._executor())(
-                        [item for item, _ in batch], state
-                    )
-                except BaseException as exc:  # e.g. the loop is shutting down: no caller waits forever
-                    for _, fut in batch + state.queue:
-                        if not fut.done():
-                            fut.cancel() if isinstance(exc, asyncio.CancelledError) else fut.set_exception(exc)
-                    state.queue.clear()
-                    raise
-                for (_, fut), result in zip(batch, results):
-                    if not fut.done():
-                        fut.set_result(result)
-        finally:
-            state.draining = False
