@@ -50,8 +50,10 @@ def _resolve(batch: list, results: list) -> None:
 
 
 class Batcher:
-    def __init__(self, name: str, func: Callable[[list], list], *, max_batch: int = 200):
-        self.name, self.func, self.max_batch = name, func, max_batch
+    def __init__(self, name: str, func: Callable[[list], list], *, max_batch: int = 200, linger: float = 0.0):
+        """``linger``: seconds a quiet batcher waits for more calls before it starts a batch — for
+        calls nobody waits on eagerly (heart-beats arrive one by one, every 20 s per socket)."""
+        self.name, self.func, self.max_batch, self.linger = name, func, max_batch, linger
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._loops: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
@@ -81,6 +83,8 @@ class Batcher:
 
     async def _drain(self, state: _LoopState) -> None:
         try:
+            if self.linger:
+                await asyncio.sleep(self.linger)
             # asgiref's SyncToAsync (not a bare executor call): sync code in the thread may still
             # use async_to_sync against this loop (the in-memory channel layer's events)
             await SyncToAsync(self._run_all, thread_sensitive=False, executor=self._executor())(state)

@@ -62,3 +62,15 @@ async def test_a_batch_that_raises_is_retried_item_by_item():
     assert results[0] == 2 and results[1] == 5 and isinstance(results[2], ZeroDivisionError) and results[3] == 10
     assert any(len(batch) > 1 and 0 in batch for batch in calls)  # the batch raised ...
     assert [0] in calls and [1] in calls  # ... and its items were run alone
+
+
+async def test_a_lingering_batcher_gathers_calls_that_arrive_within_its_linger():
+    rec = Recorder()
+    rec.release.set()
+    rec.batches.append(["(the first batch is held in the other tests)"])
+    batcher = Batcher("t-batch-linger", rec, linger=0.2)
+    first = asyncio.ensure_future(batcher.call(1))
+    await asyncio.sleep(0)  # queued: the batcher now lingers
+    later = [asyncio.ensure_future(batcher.call(i)) for i in (2, 3)]
+    assert await asyncio.gather(first, *later) == [2, 4, 6]
+    assert rec.batches[1:] == [[1, 2, 3]]

@@ -49,6 +49,26 @@ def test_lease_renewal_is_two_queries_for_any_number_of_users(make_user, django_
 
 
 @pytest.mark.django_db
+def test_lease_renewal_moves_the_connected_leases_and_names_the_disconnected(make_user):
+    from config import clock
+    from social.models import RoomParticipant
+
+    a, b, c, d, lone = (make_user() for _ in range(5))
+    services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=600)
+    services.room_start(inviter_id=c.pk, invitee_id=d.pk, mode="video", seconds=600)
+    RoomParticipant.objects.filter(user=d).update(connected=False)  # e.g. a sweeper during a stall
+    before = dict(RoomParticipant.objects.values_list("user_id", "lease_expires_at"))
+    clock.advance(5)
+    try:
+        assert services.room_leases_renew(user_ids=[a.pk, c.pk, d.pk, lone.pk, a.pk]) == [d.pk]
+        after = dict(RoomParticipant.objects.values_list("user_id", "lease_expires_at"))
+        assert after[a.pk] > before[a.pk] and after[c.pk] > before[c.pk]  # renewed
+        assert after[b.pk] == before[b.pk] and after[d.pk] == before[d.pk]  # not asked / not connected
+    finally:
+        clock.reset()
+
+
+@pytest.mark.django_db
 def test_sweep_with_nothing_due_is_four_queries(make_user, django_assert_num_queries):
     a, b = make_user(), make_user()
     services.room_start(inviter_id=a.pk, invitee_id=b.pk, mode="video", seconds=60)
