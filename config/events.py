@@ -30,6 +30,7 @@ from typing import (
 
 from asgiref.sync import async_to_sync
 from config.aftercommit import after_commit
+from config.channel_layer import RedisPubSubLayer
 
 logger = logging.getLogger(__name__)
 
@@ -462,7 +463,7 @@ def _send_now(sends: list[tuple[str, dict]]) -> None:
     if layer is None or not sends:
         return
     try:
-        if getattr(layer, "can_publish_sync", lambda: False)():
+        if isinstance(layer, RedisPubSubLayer) and layer.can_publish_sync():
             layer.publish_many_sync(sends)  # one pipeline, no hop (config/channel_layer.py)
         else:
             async_to_sync(_publish_all)(layer, sends)
