@@ -89,11 +89,12 @@ def ban_ends_all() -> dict[int, datetime | None]:
 
 
 def banned_user_ids(*, user_ids) -> set[int]:
-    """Which of ``user_ids`` are banned right now: one cache read, plus one query for the misses."""
+    """Which of ``user_ids`` are banned right now: one cache read (the copies this process holds
+    first, ``user_ban_active``'s near cache), plus one query for the misses."""
     ids = sorted({int(u) for u in user_ids})
     if not ids:
         return set()
-    entries = cacheaside.get_many([BAN_KEY + str(uid) for uid in ids])  # {} while Redis is unreachable
+    entries = _ban_cache.get_many([BAN_KEY + str(uid) for uid in ids])  # {} while Redis is unreachable
     by_id = {uid: entries.get(BAN_KEY + str(uid)) for uid in ids}
     missing = [uid for uid, entry in by_id.items() if entry is None]
     if missing:
