@@ -23,7 +23,8 @@ any other Redis call of the process sees.
 
 Sync code publishes a batch of events itself (``publish_many_sync``: group channel ``<prefix>__group__<group>``,
 the layer's own ``serialize``).  Leans on channels-redis internals (``RedisPubSubChannelLayer._get_layer`` and ``._layers``,
-``RedisPubSubLoopLayer.prefix``, ``.channels`` (channel → queue) and ``._shards``; ``RedisSingleShardConnection._subscribed_to`` and ``._pubsub``) and on
+``RedisPubSubLoopLayer.prefix``, ``.channels`` (channel → queue), ``.groups`` (group channel → members), ``._shards``,
+``._get_group_channel_name`` and ``._get_shard``; ``RedisSingleShardConnection._subscribed_to``, ``._lock`` and ``._pubsub``) and on
 redis-py's ``PubSub.connection`` (``is_connected``, ``_reader``, ``register_connect_callback`` —
 callbacks run in registration order, after ``PubSub.on_connect``); ``config/tests/test_channel_layer.py``
 fails if they change.
@@ -38,6 +39,11 @@ import uuid
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from channels_redis.utils import decode_hosts
 
+from config import clock
+
+
+
+IDLE_GROUP_SECONDS = 30.0  # how long a group's subscription outlives its last local member
 
 
 class RedisPubSubLayer(RedisPubSubChannelLayer):
@@ -50,6 +56,8 @@ class RedisPubSubLayer(RedisPubSubChannelLayer):
         self._group_prefix = f"{kwargs.get('prefix', 'asgi')}__group__"
         self._sync_redis = None
         self._sync_lock = threading.Lock()
+        self._idle: dict[int, dict[str, float]] = {}  # id(loop layer) → group channel → idle since
+        self._next_idle_sweep = 0.0
 
     def can_publish_sync(self) -> bool:
         return self._sync_address is not None
@@ -88,6 +96,51 @@ class RedisPubSubLayer(RedisPubSubChannelLayer):
         layer = self._get_layer()  # the parent proxies every call to its per-loop layer
         await layer.group_add(group, channel)
         self._watch(layer)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Leave a group.  When the group's last socket in this process leaves, its Redis
+        subscription is kept for ``IDLE_GROUP_SECONDS`` (a user who reconnects — the common case:
+        a network change, a reload, a reconnect storm — rejoins it without a SUBSCRIBE) and
+        unsubscribed afterwards, many at once, by a later discard.  channels-redis would send an
+        UNSUBSCRIBE per closing socket (and its receive loop parse the confirmation): ~0.5 ms of
+        server CPU per socket, a fifth of a connect burst's (bench/bench_storm.py).  Messages to
+        an idle group reach this process and are dropped, as for any group with no member here."""
+        layer = self._get_layer()
+        group_channel = layer._get_group_channel_name(group)
+        members = layer.groups.get(group_channel)
+        if not members or channel not in members:
+            return
+        members.discard(channel)
+        idle = self._idle.setdefault(id(layer), {})
+        if not members:
+            idle[group_channel] = clock.monotonic()
+        await self._unsubscribe_idle(layer, idle)
+
+    async def _unsubscribe_idle(self, layer, idle: dict) -> None:
+        now = clock.monotonic()
+        if not idle or now < self._next_idle_sweep:
+            return
+        self._next_idle_sweep = now + IDLE_GROUP_SECONDS / 4
+        due = [gc for gc, since in idle.items() if now - since >= IDLE_GROUP_SECONDS]
+        by_shard: dict = {}
+        for gc in due:
+            del idle[gc]
+            if not layer.groups.get(gc):  # nobody rejoined meanwhile
+                by_shard.setdefault(layer._get_shard(gc), []).append(gc)
+        for shard, names in by_shard.items():
+            async with shard._lock:
+                names = [gc for gc in names if not layer.groups.get(gc) and gc in shard._subscribed_to]
+                if names:
+                    try:
+                        await shard._pubsub.unsubscribe(*names)
+                    except BaseException:
+                        for gc in names:  # still subscribed: try again at a later sweep
+                            idle.setdefault(gc, now - IDLE_GROUP_SECONDS)
+                        raise
+                    shard._subscribed_to.difference_update(names)
+            for gc in names:
+                if not layer.groups.get(gc):  # a group_add meanwhile keeps its (re-subscribed) set
+                    layer.groups.pop(gc, None)
 
     def _watch(self, loop_layer) -> None:
         """Right after a subscribe went through, every subscription of the shard is live on its

@@ -114,3 +114,49 @@ async def test_sync_code_publishes_a_batch_that_group_members_receive():
         assert got == messages
     finally:
         await receiver.flush()
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("REDIS_URL"), reason="needs the real Redis (REDIS_URL)")
+async def test_a_group_left_by_its_last_member_stays_subscribed_for_a_while_then_is_unsubscribed():
+    """A group's Redis subscription outlives its last local member for ``IDLE_GROUP_SECONDS``: a
+    member rejoining meanwhile needs no SUBSCRIBE and receives again; after that, a later discard
+    unsubscribes the idle groups (and only those: a group with a member keeps its subscription)."""
+    import asyncio
+    import os
+    import uuid
+
+    from config import channel_layer, clock
+
+    prefix = f"t-idle-{uuid.uuid4().hex[:8]}"
+    layer = RedisPubSubLayer(hosts=[os.environ["REDIS_URL"]], prefix=prefix)
+    sender = RedisPubSubLayer(hosts=[os.environ["REDIS_URL"]], prefix=prefix)
+    try:
+        a, b = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("user.1", a)
+        await layer.group_add("user.2", b)
+        loop_layer = layer._get_layer()
+        shard = loop_layer._shards[0]
+        g1, g2 = loop_layer._get_group_channel_name("user.1"), loop_layer._get_group_channel_name("user.2")
+        await layer.group_discard("user.1", a)
+        assert g1 in shard._subscribed_to  # kept: idle, not unsubscribed
+        a2 = await layer.new_channel()  # the same user reconnects
+        await layer.group_add("user.1", a2)
+        await sender.group_send("user.1", {"type": "hello"})
+        assert await asyncio.wait_for(layer.receive(a2), timeout=10) == {"type": "hello"}
+
+        await layer.group_discard("user.1", a2)
+        clock.advance(channel_layer.IDLE_GROUP_SECONDS + 1)
+        layer._next_idle_sweep = 0.0
+        c = await layer.new_channel()
+        await layer.group_add("user.3", c)
+        await layer.group_discard("user.3", c)  # any discard sweeps what has been idle long enough
+        assert g1 not in shard._subscribed_to and g1 not in loop_layer.groups
+        assert g2 in shard._subscribed_to  # still has a member
+        await layer.group_add("user.1", a2)  # back after the sweep: subscribed again
+        assert g1 in shard._subscribed_to
+        await sender.group_send("user.1", {"type": "again"})
+        assert await asyncio.wait_for(layer.receive(a2), timeout=10) == {"type": "again"}
+    finally:
+        clock.reset()
+        await layer.flush()
+        await sender.flush()
