@@ -150,6 +150,22 @@ def _cache_put(hash_: str, session_id: int, user: User, expires_at: datetime, la
         cacheaside.set(_cache_key(hash_), entry, timeout=ttl)  # skipped while Redis is unreachable
 
 
+def _cache_put_many(fills: list[tuple]) -> None:
+    """``_cache_put`` for several sessions: one write for those that live longer than the cache
+    TTL (nearly all), one each for the few that expire sooner."""
+    full = settings.SESSION_CACHE_TTL_SECONDS
+    now = clock.now()
+    together = {}
+    for fill in fills:
+        hash_, session_id, user, expires_at, last_seen = fill
+        if (expires_at - now).total_seconds() > full:
+            together[_cache_key(hash_)] = (session_id, _USER_SCHEMA, _user_row(user), expires_at, last_seen)
+        else:
+            _cache_put(*fill)
+    if together:
+        cacheaside.set_many(together, timeout=full)  # skipped while Redis is unreachable
+
+
 def session_authenticate(*, token: str) -> tuple[User, AuthInfo] | None:
     """Resolve a bearer token to its user, or ``None`` when unknown, expired or revoked.
 
@@ -177,7 +193,10 @@ def sessions_authenticate(*, tokens: list[str]) -> list[tuple[User, AuthInfo] | 
                 token_hash__in=missing, revoked_at__isnull=True, expires_at__gt=clock.now()
             )
         }
-    return [_session_resolve(h, entries.get(_cache_key(h)), rows) if h else None for h in hashes]
+    fills: list[tuple] = []
+    out = [_session_resolve(h, entries.get(_cache_key(h)), rows, fills) if h else None for h in hashes]
+    _cache_put_many(fills)
+    return out
 
 
 def _usable_entry(entry):
@@ -185,9 +204,11 @@ def _usable_entry(entry):
     return entry if entry is not None and entry[1] == _USER_SCHEMA else None
 
 
-def _session_resolve(hash_: str, entry, rows: dict[str, Session] | None) -> tuple[User, AuthInfo] | None:
+def _session_resolve(
+    hash_: str, entry, rows: dict[str, Session] | None, fills: list[tuple] | None = None
+) -> tuple[User, AuthInfo] | None:
     """The session behind ``hash_`` from its cache ``entry``, or on a miss from ``rows`` (already
-    read) or one query."""
+    read) or one query.  With ``fills``, a miss's cache fill is left there for one write of all."""
     now = clock.now()
     entry = _usable_entry(entry)
     if entry is None:
@@ -201,7 +222,11 @@ def _session_resolve(hash_: str, entry, rows: dict[str, Session] | None) -> tupl
             )
         if session is None or not _user_may_authenticate(session.user):
             return None
-        _cache_put(session.token_hash, session.pk, session.user, session.expires_at, session.last_seen_at)
+        fill = (session.token_hash, session.pk, session.user, session.expires_at, session.last_seen_at)
+        if fills is not None:
+            fills.append(fill)
+        else:
+            _cache_put(*fill)
         session_id, user, expires_at, last_seen = session.pk, session.user, session.expires_at, session.last_seen_at
     else:
         session_id, _schema, row, expires_at, last_seen = entry

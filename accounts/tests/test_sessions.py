@@ -232,3 +232,28 @@ def test_card_file_urls_build_no_file_object_for_an_empty_field(make_user):
     assert "photo" not in deferred.__dict__
     assert user_card(deferred)["photo_url"] == with_photo.photo.url
     assert user_card(deferred)["intro_video_url"] is None
+
+
+@pytest.mark.django_db
+def test_many_tokens_at_once_cost_one_query_cold_and_none_warm(make_user, django_assert_num_queries):
+    """``sessions_authenticate`` (a reconnect storm's auth batch): each token's answer in order,
+    one query for every token not cached, the fills written together, then no query at all."""
+    from django.core.cache import cache
+
+    from accounts.services import session_create, session_revoke, sessions_authenticate
+    from config import nearcache
+
+    users = [make_user() for _ in range(3)]
+    tokens = [session_create(user=u, ip=None)[1] for u in users]
+    revoked, revoked_token = session_create(user=users[0], ip=None)
+    session_revoke(session=revoked, actor=users[0])
+    cache.clear()
+    nearcache.forget_local()
+    asked = [tokens[0], "cc_unknown", tokens[1], revoked_token, tokens[2], tokens[0]]
+    with django_assert_num_queries(1):
+        got = sessions_authenticate(tokens=asked)
+    assert [hit[0].pk if hit else None for hit in got] == [users[0].pk, None, users[1].pk, None, users[2].pk, users[0].pk]
+    nearcache.forget_local()  # from the shared cache now (unknown tokens are not cached: asked again)
+    with django_assert_num_queries(0):
+        again = sessions_authenticate(tokens=[tokens[2], tokens[0], tokens[1]])
+    assert [hit[0].pk for hit in again] == [users[2].pk, users[0].pk, users[1].pk]
