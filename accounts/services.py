@@ -90,6 +90,13 @@ def session_create(
         user_agent=(user_agent or "")[:300],
         device_name=(device_name or _device_from_user_agent(user_agent))[:100],
     )
+    # The app opens its socket right after signing in: its first ``auth`` finds the session in the
+    # shared cache instead of reading the database.  After commit, so a rolled-back sign-in leaves
+    # no usable copy (a later change to the account busts it as for any cached session).
+    after_commit(
+        lambda: _cache_put(session.token_hash, session.pk, user, session.expires_at, session.last_seen_at),
+        effect="sessions.cache_fill",
+    )
     return session, token
 
 

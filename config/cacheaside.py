@@ -47,6 +47,19 @@ def get_many(keys: list[str]) -> dict:
         return {}
 
 
+def add(key: str, value: Any, timeout: float | None) -> bool | None:
+    """``cache.add``: True when stored, False when the key was there, None while Redis is unreachable."""
+    if redis_state.skip_copies():
+        return None
+    try:
+        return cache.add(key, value, timeout=timeout)
+    except Exception as exc:
+        if not is_redis_unavailable(exc):
+            raise
+        redis_state.failed(exc)
+        return None
+
+
 def set(key: str, value: Any, timeout: float | None) -> None:  # noqa: A001 - the cache's own verb
     if redis_state.skip_copies():
         return

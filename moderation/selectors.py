@@ -1,8 +1,8 @@
 """Moderation reads.
 
-Ban checks are hot (every API request, every socket auth, every queue listing) so they are
-cache-aside: one cache read on a hit, one query on a miss.  Every ban change deletes the affected
-entries now and again after commit (``moderation.services``).  Expiry is compared on read with the
+Ban checks are hot (every API request, every socket auth, every queue listing), so the active bans
+are one versioned table each process holds a copy of (``_ban_table``); every ban change writes a new
+version now and again after commit (``moderation.services``).  Expiry is compared on read with the
 clock helper, so a cached temporary ban lifts itself on time without any job or invalidation.
 """
 
@@ -23,13 +23,6 @@ from config.nearcache import NearCache
 from moderation.models import Appeal, Ban, IpBan, Report
 from social.selectors import room_live_count
 
-BAN_KEY = "ban:u:"
-_NOT_BANNED = "-"
-# Every authenticated API call asks this; with Redis each process keeps a coherent copy (a ban or
-# lift deletes the shared entry, which Redis pushes to every process before the change returns).
-_ban_cache = NearCache(BAN_KEY)
-
-
 # --- user bans -----------------------------------------------------------------------------------
 def ban_active_qs(*, now: datetime | None = None) -> QuerySet[Ban]:
     now = now or clock.now()
@@ -48,15 +41,56 @@ def effective_ban(rows: list[dict]) -> dict | None:
     return {"until": best["expires_at"], "reason": best["reason"]}
 
 
-def _load(user_ids: list[int]) -> dict[int, dict | None]:
-    found: dict[int, list[dict]] = {uid: [] for uid in user_ids}
-    for row in ban_active_qs().filter(user_id__in=user_ids).values("user_id", "expires_at", "reason", "created_at"):
-        found[row["user_id"]].append(row)
-    return {uid: effective_ban(rows) for uid, rows in found.items()}
+# The active user bans, as one table: every socket auth and authenticated API call asks "is this
+# user banned?", and active bans are few, so each process keeps the table it last read and checks
+# it against a shared version token (near-cached: a new token is pushed to every process before the
+# change that wrote it returns).  A ban change writes a NEW token (now, and again after commit); a
+# reader stores the table it loaded under the token it read BEFORE loading, so a table read from
+# before a change can only ever sit under a token nobody reads any more.  Asking about a user this
+# process has never seen costs nothing more than asking about one it has.
+BAN_VERSION_KEY = "ban:ver"
+_BAN_TABLE_KEY = "ban:table:"
+_ban_version = NearCache(BAN_VERSION_KEY)
+_ban_local: tuple[str | None, dict[int, dict]] = (None, {})  # (version, table), replaced as one object
+
+
+def ban_table_version_new() -> str:
+    """A fresh version token (``moderation.services`` writes one on every ban change)."""
+    return uuid.uuid4().hex
+
+
+def _ban_table_from_db() -> dict[int, dict]:
+    rows: dict[int, list[dict]] = {}
+    for row in ban_active_qs().order_by().values("user_id", "expires_at", "reason", "created_at"):
+        rows.setdefault(row["user_id"], []).append(row)
+    return {uid: effective_ban(found) for uid, found in rows.items()}
+
+
+def _ban_table() -> dict[int, dict]:
+    """``{user id: effective ban}`` for every user with an active ban (temporary bans that ran
+    out meanwhile are filtered by the reader).  No I/O while this process holds the current
+    version; else one cache read, or one query on a miss.  While Redis is unreachable: one query."""
+    global _ban_local
+    version = _ban_version.get(BAN_VERSION_KEY)
+    if version is None:
+        if cacheaside.add(BAN_VERSION_KEY, ban_table_version_new(), timeout=None) is None:
+            return _ban_table_from_db()  # Redis unreachable: no shared version to hang a copy on
+        version = _ban_version.get(BAN_VERSION_KEY)
+        if version is None:
+            return _ban_table_from_db()
+    local = _ban_local
+    if local[0] == version:
+        return local[1]
+    table = cacheaside.get(_BAN_TABLE_KEY + version)
+    if table is None:
+        table = _ban_table_from_db()
+        cacheaside.set(_BAN_TABLE_KEY + version, table, timeout=settings.MODERATION_BAN_CACHE_SECONDS)
+    _ban_local = (version, table)
+    return table
 
 
 def _still_active(entry, now: datetime) -> dict | None:
-    if entry is None or entry == _NOT_BANNED:
+    if entry is None:
         return None
     if entry["until"] is not None and entry["until"] <= now:
         return None  # expired: lifts itself, cached or not
@@ -66,14 +100,9 @@ def _still_active(entry, now: datetime) -> dict | None:
 def user_ban_active(*, user_id: int) -> dict | None:
     """The active ban of a user as ``{"until": datetime|None, "reason": str}``, or None.
 
-    ``until`` None means permanent.  Cache hit: no query.
+    ``until`` None means permanent.  Usually no I/O (``_ban_table``).
     """
-    key = BAN_KEY + str(user_id)
-    entry = _ban_cache.get(key)
-    if entry is None:
-        entry = _load([user_id])[user_id] or _NOT_BANNED
-        cacheaside.set(key, entry, timeout=settings.MODERATION_BAN_CACHE_SECONDS)
-    return _still_active(entry, clock.now())
+    return _still_active(_ban_table().get(user_id), clock.now())
 
 
 def ban_ends_all() -> dict[int, datetime | None]:
@@ -89,22 +118,12 @@ def ban_ends_all() -> dict[int, datetime | None]:
 
 
 def banned_user_ids(*, user_ids) -> set[int]:
-    """Which of ``user_ids`` are banned right now: one cache read (the copies this process holds
-    first, ``user_ban_active``'s near cache), plus one query for the misses."""
-    ids = sorted({int(u) for u in user_ids})
-    if not ids:
+    """Which of ``user_ids`` are banned right now (``_ban_table``: usually no I/O)."""
+    table = _ban_table()
+    if not table:
         return set()
-    entries = _ban_cache.get_many([BAN_KEY + str(uid) for uid in ids])  # {} while Redis is unreachable
-    by_id = {uid: entries.get(BAN_KEY + str(uid)) for uid in ids}
-    missing = [uid for uid, entry in by_id.items() if entry is None]
-    if missing:
-        loaded = {uid: (ban or _NOT_BANNED) for uid, ban in _load(missing).items()}
-        cacheaside.set_many(
-            {BAN_KEY + str(uid): e for uid, e in loaded.items()}, timeout=settings.MODERATION_BAN_CACHE_SECONDS
-        )
-        by_id.update(loaded)
     now = clock.now()
-    return {uid for uid, entry in by_id.items() if _still_active(entry, now) is not None}
+    return {int(uid) for uid in user_ids if _still_active(table.get(int(uid)), now) is not None}
 
 
 def user_permanently_banned(*, user_id: int) -> bool:

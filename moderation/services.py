@@ -90,7 +90,7 @@ def ban_create(
                "automatic": automatic, "report_id": report.pk if report else None},
         ip=ip,
     )
-    _forget([_ban_key(user.pk)])
+    _bans_changed()
     room_end_for_user(user_id=user.pk, reason="ban")
     rows = selectors.ban_active_qs(now=now).filter(user=user).values("expires_at", "reason", "created_at")
     effective = selectors.effective_ban(list(rows))
@@ -112,8 +112,15 @@ def _queue_ban_after_commit(*, user_id: int, effective: dict | None) -> None:
     )
 
 
-def _ban_key(user_id: int) -> str:
-    return selectors.BAN_KEY + str(user_id)
+def _bans_changed() -> None:
+    """Every process re-reads the ban table: a new version now (a Redis failure fails the change)
+    and again after commit (a reader that loaded the table before the commit stored it under a
+    version nobody reads any more)."""
+    cache.set(selectors.BAN_VERSION_KEY, selectors.ban_table_version_new(), timeout=None)
+    after_commit(
+        lambda: cache.set(selectors.BAN_VERSION_KEY, selectors.ban_table_version_new(), timeout=None),
+        effect="moderation.bans_changed",
+    )
 
 
 @transaction.atomic
@@ -135,7 +142,7 @@ def ban_lift(*, ban: Ban, actor, reason: str, ip: str | None = None) -> bool:
         after={"lifted_at": _iso(now), "reason": ban.lift_reason},
         ip=ip,
     )
-    _forget([_ban_key(ban.user_id)])
+    _bans_changed()
     rows = selectors.ban_active_qs(now=now).filter(user_id=ban.user_id).values("expires_at", "reason", "created_at")
     _queue_ban_after_commit(user_id=ban.user_id, effective=selectors.effective_ban(list(rows)))
     return True

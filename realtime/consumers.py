@@ -263,9 +263,15 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(events.user_group(result.user.pk), self.channel_name)
             self.user, self.user_id = result.user, result.user.pk
             self.session_id, self._token, self._token_hash = result.session_id, token, result.token_hash
-            if not await self._session_valid():
+            # the session is checked again now that the socket is in its user's group (a
+            # revocation that committed before the join could not reach it): in the READY batch,
+            # unless this process's copy of the session answers at once
+            live_here = rt.socket_session_live_here(token_hash=self._token_hash)
+            ok = await runtime.READY.call((self.user, self.channel_name, None if live_here else token))
+            if ok is None:
+                self._refused = True
+                await self.close(code=CLOSE_AUTH_FAILED, reason="session revoked")
                 return
-            ok = await runtime.READY.call((self.user, self.channel_name))
             # registered (its lease renewed by this process) once connected: a renewal between
             # would find the participant still disconnected and reconnect it a second time
             runtime.register(self)

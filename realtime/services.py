@@ -62,22 +62,34 @@ def socket_session_valid(*, token: str, user_id: int) -> bool:
     return result is not None and result[0].pk == user_id
 
 
-def sockets_ready(items: list[tuple[User, str]]) -> list[events.AuthOk]:
-    """``(user, socket id)``: the socket is authenticated and subscribed — it counts for presence,
-    and its user's room (if any) is connected again (both sides get ``room.resumed``).  Returns
-    each socket's ``auth.ok`` body.  One presence round trip and the room core's batch."""
-    presence.sockets_touch(items=[(user.pk, socket_id, False) for user, socket_id in items])
-    rooms_of = services.room_participants_connected(user_ids=[user.pk for user, _ in items])
-    rooms = [rooms_of[user.pk] for user, _ in items]
+def sockets_ready(items: list[tuple[User, str, str | None]]) -> list[events.AuthOk | None]:
+    """``(user, socket id, token or None)``: the socket is authenticated and subscribed — it counts
+    for presence, and its user's room (if any) is connected again (both sides get
+    ``room.resumed``).  Returns each socket's ``auth.ok`` body, or None when its session was
+    revoked meanwhile (the consumer closes it, 4401): a revocation that committed before the
+    socket joined its user's group could not reach it.  The consumer leaves the token out when
+    this process's copy of the session already answered (``socket_session_live_here``).  One
+    shared-cache read for the sessions to check, one presence round trip, the room core's batch."""
+    check = [i for i, item in enumerate(items) if item[2] is not None]
+    valid = [True] * len(items)
+    if check:
+        found = sessions_authenticate(tokens=[items[i][2] for i in check])
+        for i, hit in zip(check, found):
+            valid[i] = hit is not None and hit[0].pk == items[i][0].pk
+    ready = [(user, socket_id) for (user, socket_id, _), ok in zip(items, valid) if ok]
+    presence.sockets_touch(items=[(user.pk, socket_id, False) for user, socket_id in ready])
+    rooms_of = services.room_participants_connected(user_ids=[user.pk for user, _ in ready])
     return [
         events.auth_ok(
             user=user_card(user),
             heartbeat_seconds=settings.PRESENCE_HEARTBEAT_SECONDS,
             offline_timeout_seconds=settings.PRESENCE_TIMEOUT_SECONDS,
-            presence=presence.IN_CALL if room else presence.ONLINE,
-            room=room,
+            presence=presence.IN_CALL if rooms_of[user.pk] else presence.ONLINE,
+            room=rooms_of[user.pk],
         )
-        for (user, _), room in zip(items, rooms)
+        if ok
+        else None
+        for (user, _, _), ok in zip(items, valid)
     ]
 
 

@@ -257,3 +257,30 @@ def test_many_tokens_at_once_cost_one_query_cold_and_none_warm(make_user, django
     with django_assert_num_queries(0):
         again = sessions_authenticate(tokens=[tokens[2], tokens[0], tokens[1]])
     assert [hit[0].pk for hit in again] == [users[2].pk, users[0].pk, users[1].pk]
+
+
+@pytest.mark.django_db
+def test_a_new_session_is_cached_at_commit_for_its_first_auth(
+    make_user, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    """The app opens its socket right after signing in: that first ``auth`` costs no query.  A
+    sign-in that rolls back leaves no copy that would let its token in."""
+    from django.db import transaction
+
+    from accounts.services import session_create, sessions_authenticate
+
+    user = make_user()
+    with django_capture_on_commit_callbacks(execute=True):
+        _, token = session_create(user=user, ip=None)
+    with django_assert_num_queries(0):
+        hit = sessions_authenticate(tokens=[token])[0]
+    assert hit is not None and hit[0].pk == user.pk
+
+    class RolledBack(Exception):
+        pass
+
+    with pytest.raises(RolledBack), django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            _, lost = session_create(user=user, ip=None)
+            raise RolledBack
+    assert sessions_authenticate(tokens=[lost]) == [None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 
 import redis.exceptions
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
@@ -12,8 +13,8 @@ from django.db import connection
 
 class CacheDownAfterCommit(LocMemCache):
     """Redis that dies between a service's own invalidation (inside its transaction) and the commit:
-    deletes work inside a transaction and raise redis-py's ``ConnectionError`` outside one — which
-    is where after-commit effects run."""
+    deletes and writes work inside a transaction and raise redis-py's ``ConnectionError`` outside
+    one — which is where after-commit effects run."""
 
     def _check(self) -> None:
         if not connection.in_atomic_block:
@@ -26,6 +27,10 @@ class CacheDownAfterCommit(LocMemCache):
     def delete_many(self, keys, version=None):
         self._check()
         return super().delete_many(keys, version=version)
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        self._check()
+        return super().set(key, value, timeout=timeout, version=version)
 
 
 class RefusingSMTP(BaseEmailBackend):

@@ -6,8 +6,10 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
 import social.services
+from django.core.cache import cache
+
 from config import clock
-from moderation import services
+from moderation import selectors, services
 from audit.models import AuditLog
 from moderation.models import Ban
 from moderation.selectors import banned_user_ids, email_permanently_banned, user_ban_active, user_permanently_banned
@@ -74,19 +76,40 @@ def test_longest_of_overlapping_bans_wins(make_user, moderator):
     assert user_ban_active(user_id=user.pk) is None
 
 
-def test_ban_check_costs_no_query_on_a_cache_hit(make_user, moderator, django_assert_num_queries):
+def test_ban_check_costs_no_query_once_the_table_is_read(make_user, moderator, django_assert_num_queries):
     a, b, c = make_user(), make_user(), make_user()
     services.ban_create(user=b, actor=moderator, reason="x", duration=None)
-    with django_assert_num_queries(1):
+    cache.set(selectors.BAN_VERSION_KEY, "changed-elsewhere", timeout=None)  # another process changed a ban
+    with django_assert_num_queries(1):  # the whole table, once
         assert user_ban_active(user_id=b.pk) is not None
-    with django_assert_num_queries(0):
-        assert user_ban_active(user_id=b.pk) is not None
+    with django_assert_num_queries(0):  # every user after that, asked about before or not
         assert user_ban_active(user_id=b.pk)["reason"] == "x"
-    with django_assert_num_queries(1):  # b cached; a and c in one query
-        assert banned_user_ids(user_ids=[a.pk, b.pk, c.pk]) == {b.pk}
-    with django_assert_num_queries(0):
+        assert user_ban_active(user_id=a.pk) is None
         assert banned_user_ids(user_ids=[a.pk, b.pk, c.pk]) == {b.pk}
         assert banned_user_ids(user_ids=[]) == set()
+    selectors._ban_local = (None, {})  # a new process: the shared copy answers, no query
+    with django_assert_num_queries(0):
+        assert banned_user_ids(user_ids=[a.pk, b.pk, c.pk]) == {b.pk}
+
+
+def test_a_table_read_while_a_ban_commits_is_not_served_after_it(make_user, moderator, monkeypatch):
+    """The race the versions close: a reader loads the table, a ban lands before the reader stores
+    its (now stale) copy.  The stale copy may answer that one call, never a later one."""
+    user = make_user()
+    assert user_ban_active(user_id=user.pk) is None
+    cache.set(selectors.BAN_VERSION_KEY, "old", timeout=None)
+    real = selectors._ban_table_from_db
+
+    def load_then_a_ban_lands():
+        table = real()
+        monkeypatch.setattr(selectors, "_ban_table_from_db", real)
+        services.ban_create(user=user, actor=moderator, reason="x", duration=None)
+        return table
+
+    monkeypatch.setattr(selectors, "_ban_table_from_db", load_then_a_ban_lands)
+    assert user_ban_active(user_id=user.pk) is None  # the call that raced
+    assert user_ban_active(user_id=user.pk) is not None
+    assert banned_user_ids(user_ids=[user.pk]) == {user.pk}
 
 
 def test_authenticated_hot_path_stays_at_zero_queries(auth_api, django_assert_num_queries):

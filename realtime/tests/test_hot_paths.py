@@ -95,3 +95,26 @@ def test_invite_send_and_accept_query_counts(make_user, django_assert_num_querie
     # their users for the two room.started messages, (release)
     with django_assert_num_queries(5):
         calls.invite_accept(user=b, invite_id=invite["id"])
+
+
+@pytest.mark.django_db
+def test_ready_checks_the_sessions_not_known_here_and_refuses_the_revoked(
+    make_user, make_session, django_assert_num_queries
+):
+    """The check after a socket joins its user's group rides in the READY batch: a session revoked
+    before the join gets None (the consumer closes 4401) and is neither present nor reconnected."""
+    import presence
+    from accounts.services import session_revoke
+
+    a, b = make_user(), make_user()
+    _, token_a = make_session(a)
+    session_b, token_b = make_session(b)
+    rt.sockets_authenticate([token_a, token_b])  # both valid when they sent ``auth``
+    session_revoke(session=session_b, actor=b)  # … then b's is revoked before the group join
+    # a's session from the cache; b's gone from it, so one query says revoked; one for a's room
+    with django_assert_num_queries(2):
+        out = rt.sockets_ready([(a, "sock-a", token_a), (b, "sock-b", token_b), (a, "sock-a2", None)])
+    assert out[0]["type"] == "auth.ok" and out[2]["type"] == "auth.ok" and out[1] is None
+    assert out[0]["user"]["name"] == a.name
+    assert presence.user_socket_count(user_id=a.pk) == 2
+    assert presence.user_socket_count(user_id=b.pk) == 0
