@@ -289,15 +289,14 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def on_heartbeat(self):
         # ``receive`` has just checked the session (every frame is checked), so the token is not
         # checked again; the presence write goes with the other sockets' in one round trip.
-        await runtime.HEARTBEAT.call((self.user_id, self.channel_name, self.available, None))
+        await runtime.HEARTBEAT.call((self.user_id, self.channel_name, self.available))
         return events.heartbeat_ack(server_time=clock.now().isoformat())
 
     async def on_presence_set(self, available: bool):
         self.available = available
-        await database_sync_to_async(rt.socket_heartbeat)(
+        state = await database_sync_to_async(rt.socket_presence_set)(
             user_id=self.user_id, socket_id=self.channel_name, available=available
         )
-        state = await database_sync_to_async(rt.presence_state)(user_id=self.user_id)
         return events.presence_state(state=state, available=available)
 
     async def on_queue_get(self, offset: int, limit: int, include_cooldown: bool, nearby: bool):

@@ -103,24 +103,22 @@ def sockets_closed(items: list[tuple[int, str]]) -> list[None]:
     return [None] * len(items)
 
 
-def sockets_heartbeat(items: list[tuple[int, str, bool, str | None]]) -> list[bool]:
-    """``(user id, socket id, available, token or None)``: refresh the sockets' presence.  With a
-    token, False when the session was revoked or expired meanwhile (the consumer closes the
-    socket, 4401); the consumer leaves the token out when this process's copy of the session
-    already answered (``socket_session_live_here``)."""
-    check = [i for i, item in enumerate(items) if item[3] is not None]
-    valid = [True] * len(items)
-    if check:
-        found = sessions_authenticate(tokens=[items[i][3] for i in check])
-        for i, hit in zip(check, found):
-            valid[i] = hit is not None and hit[0].pk == items[i][0]
-    presence.sockets_touch(items=[(uid, sid, available) for (uid, sid, available, _), ok in zip(items, valid) if ok])
-    return valid
+def sockets_heartbeat(items: list[tuple[int, str, bool]]) -> list[None]:
+    """``(user id, socket id, available)``: refresh the sockets' presence (one round trip).  The
+    consumer has already checked the frame's session (every inbound frame is checked)."""
+    presence.sockets_touch(items=items)
+    return [None] * len(items)
 
 
-def socket_heartbeat(*, user_id: int, socket_id: str, available: bool, token: str | None = None) -> bool:
-    """One socket's ``sockets_heartbeat`` (and ``presence.set``)."""
-    return sockets_heartbeat([(user_id, socket_id, available, token)])[0]
+def socket_heartbeat(*, user_id: int, socket_id: str, available: bool) -> None:
+    """One socket's ``sockets_heartbeat``."""
+    sockets_heartbeat([(user_id, socket_id, available)])
+
+
+def socket_presence_set(*, user_id: int, socket_id: str, available: bool) -> str:
+    """``presence.set``: the socket's availability, then the user's presence state."""
+    socket_heartbeat(user_id=user_id, socket_id=socket_id, available=available)
+    return presence_state(user_id=user_id)
 
 
 def presence_state(*, user_id: int) -> str:
