@@ -7,7 +7,7 @@ Channels consumer's handshake + group join + reply; RSS per socket; idle CPU wit
 heart-beating at the defaults.
 
     DATABASE_URL=postgresql://… REDIS_URL=redis://… .venv/bin/python bench/bench_storm.py \
-        [--rooms 1000] [--processes 1|2] [--rate-sockets 400] [--rate-rounds 4] [--idle-seconds 30]
+        [--rooms 1000] [--processes 1|2] [--rate-sockets 400] [--rate-rounds 6] [--idle-seconds 30]
 
 The server is pinned to CPU 0 and this client to CPU 1 (with one process; with two, the servers
 share CPU 0).  On a shared machine, read the ratios (same run, alternating order), not the
@@ -407,7 +407,7 @@ def main() -> None:
     parser.add_argument("--split", choices=("rooms", "sockets"), default="sockets",
                         help="with 2 processes: both people of a room on one process, or alternate sockets")
     parser.add_argument("--rate-sockets", type=int, default=400)
-    parser.add_argument("--rate-rounds", type=int, default=4)
+    parser.add_argument("--rate-rounds", type=int, default=6)
     parser.add_argument("--rate-concurrency", type=int, default=50)
     parser.add_argument("--idle-seconds", type=float, default=30)
     parser.add_argument("--no-rss", dest="rss", action="store_false")
