@@ -265,7 +265,6 @@ def load() -> Env:
             "ROOM_SIGNAL_RATE_PER_10S": _int("ROOM_SIGNAL_RATE_PER_10S", 200),
             "ROOM_SIGNAL_MAX_BYTES": _int("ROOM_SIGNAL_MAX_BYTES", 32 * 1024),
             "ROOM_REPLAY_LIMIT": _int("ROOM_REPLAY_LIMIT", 500),
-            "ROOM_CHAT_WRITERS": _int("ROOM_CHAT_WRITERS", 0),
             "TURN_CREDENTIAL_TTL_SECONDS": _int("TURN_CREDENTIAL_TTL_SECONDS", 3600),
             "PURGE_ROOM_MESSAGES_DAYS": _float("PURGE_ROOM_MESSAGES_DAYS", 30.0),
             # moderation

@@ -1,7 +1,7 @@
 """Fixed-window rate limits in the shared cache (Redis INCR when configured: atomic across
 processes; local memory on the embedded default).  The one counter: every limit in the project —
 one key at a time (``check``) or a group-committed batch of keys in one round trip
-(``check_many``, the chat writers) — counts here, and windows follow the project clock
+(``check_many``, the chat writer) — counts here, and windows follow the project clock
 (``config.clock``), so tests move them with ``clock.advance`` instead of sleeping.
 
 While Redis is unreachable each limit does what its call site chose (``on_outage``; the choices are

@@ -328,7 +328,6 @@ ROOM_MESSAGE_RATE_PER_10S = X["ROOM_MESSAGE_RATE_PER_10S"]  # per connection
 ROOM_SIGNAL_RATE_PER_10S = X["ROOM_SIGNAL_RATE_PER_10S"]  # offer/answer/ice-candidate/typing, per connection
 ROOM_SIGNAL_MAX_BYTES = X["ROOM_SIGNAL_MAX_BYTES"]  # an SDP or candidate payload
 ROOM_REPLAY_LIMIT = X["ROOM_REPLAY_LIMIT"]  # messages per room.replay answer (has_more pages on)
-ROOM_CHAT_WRITERS = X["ROOM_CHAT_WRITERS"]  # group-committing chat writer threads per process (0 = default, 1)
 STUN_URLS = X["STUN_URLS"]
 TURN_URLS = X["TURN_URLS"]
 TURN_SECRET = X["TURN_SECRET"]  # shared with the TURN server (coturn use-auth-secret)

@@ -357,7 +357,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         return events.room_message_ack(client_id=client_id, message=message)
 
     async def on_room_replay(self, after_id: int):
-        page = await signaling.chat_call(signaling.chat_replay, user_id=self.user_id, after_id=after_id)
+        page = await database_sync_to_async(signaling.chat_replay)(user_id=self.user_id, after_id=after_id)
         return events.room_messages(**page)
 
     async def _signal(self, event, *, video_only: bool = True, **fields):

@@ -7,55 +7,22 @@ answers ``rate_limited`` and keeps the socket.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import weakref
-from concurrent.futures import ThreadPoolExecutor
-
-from asgiref.sync import SyncToAsync
 from django.conf import settings
-from django.db import connections
 
 from config import ratelimit
+from config.batching import Batcher
 from config.errors import RateLimited
 from social import messages
 
 WINDOW = 10  # seconds
 
-# --- the chat writers ------------------------------------------------------------------------------
-# Chat is the hottest write path, so it is group-committed: messages that arrive while a batch is
-# being written wait for the next one, and each batch is one transaction (``room_messages_send_batch``)
-# on a dedicated writer thread (``ROOM_CHAT_WRITERS``, default 1) that keeps its database
-# connection while work is queued and hands it back once idle.  Acks still go out only after the
-# batch committed.  Replays (reads) run on the same thread.
-MAX_BATCH = 64
-_pool: ThreadPoolExecutor | None = None
-_lock = threading.Lock()
-_loops: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
 
-
-class _LoopState:
-    def __init__(self):
-        self.queue: list = []
-        self.draining = 0
-
-
-def _writers() -> int:
-    configured = int(getattr(settings, "ROOM_CHAT_WRITERS", 0) or 0)
-    if configured > 0:
-        return configured
-    return 1  # one group-committing writer per process measured best (bigger batches, no GIL fight)
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        with _lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=_writers(), thread_name_prefix="chat-writer")
-    return _pool
-
-
+# --- the chat writer -------------------------------------------------------------------------------
+# Chat is the hottest write path, so it is group-committed (``config.batching.Batcher``): messages
+# that arrive while a batch is being written make up the next one, and each batch is one transaction
+# (``room_messages_send_batch``) on the writer's dedicated thread, which keeps its database
+# connection while work is queued and hands it back once idle.  Acks go out only after the batch
+# committed.  One writer per process measured best (bigger batches, no GIL fight).
 def _raiser(exc: RateLimited):
     def check():
         raise exc
@@ -65,81 +32,45 @@ def _raiser(exc: RateLimited):
 
 def _rate_check_batch(items: list[dict]) -> None:
     """Count one hit per message on its connection's counter (``config.ratelimit.check_many``: one
-    Redis round trip for the whole batch); a message over the limit is answered ``rate_limited``."""
+    Redis round trip for the whole batch); a message over the limit is answered ``rate_limited``.
+    The outcome stays on the item (``check``), so an item already counted is not counted again."""
+    fresh = [it for it in items if "check" not in it]
+    if not fresh:
+        return
     over = ratelimit.check_many(
-        [f"roommsg:{it['connection_id']}" for it in items],
+        [f"roommsg:{it['connection_id']}" for it in fresh],
         limit=settings.ROOM_MESSAGE_RATE_PER_10S, window=WINDOW, message="You are sending messages too fast.",
         on_outage=ratelimit.LOCAL,  # per connection: exact in this process
     )
-    for it, exc in zip(items, over):
-        if exc is not None:
-            it["check"] = _raiser(exc)
+    for it, exc in zip(fresh, over):
+        it["check"] = None if exc is None else _raiser(exc)
 
 
-def _write(items: list[dict], state: _LoopState) -> list:
-    try:
-        _rate_check_batch(items)
-        return messages.room_messages_send_batch(items=items)
-    finally:
-        if not state.queue:  # idle: hand the connection back (to the pool on PostgreSQL)
-            connections.close_all()
+def _write(items: list[dict]) -> list:
+    """One batch: per item ``(message, created, events)``, or the exception storing it raised.
+
+    If this raises, ``Batcher`` runs each item again alone.  That is safe: the rate limit counts
+    an item once (its outcome stays on the item), and a message is stored at most once because
+    ``(room, sender, client_id)`` is unique — a retried item whose message the failed attempt did
+    commit is answered as a resend (the stored message, ``created`` False), never a second row.
+    ``room_messages_send_batch`` raises only before its transaction begins (a failed transaction
+    it answers itself, item by item), so that resend case does not arise today."""
+    _rate_check_batch(items)
+    # a copy: the batch replaces its list's entries with cleaned ones; a retry starts from the originals
+    stored = messages.room_messages_send_batch(items=list(items))
+    return [(*value, events) if ok else value for ok, value, events in stored]
 
 
-async def _drain(state: _LoopState) -> None:
-    state.draining += 1
-    try:
-        while state.queue:
-            batch = state.queue[:MAX_BATCH]
-            del state.queue[:MAX_BATCH]
-            try:
-                results = await SyncToAsync(_write, thread_sensitive=False, executor=_executor())(
-                    [item for item, _ in batch], state
-                )
-            except Exception as exc:  # noqa: BLE001 - every waiting sender hears of it
-                connections.close_all()
-                results = [(False, exc, [])] * len(batch)
-            for (_, fut), result in zip(batch, results):
-                if not fut.done():
-                    fut.set_result(result)
-    finally:
-        state.draining -= 1
-
-
-async def chat_submit(**item):
-    """Store one message through the group-committing writers; ``(message, created, events)``.
-    Raises what storing it raised (``rate_limited``, ``invalid``, ``not_in_room`` …)."""
-    loop = asyncio.get_running_loop()
-    state = _loops.get(loop)
-    if state is None:
-        state = _loops[loop] = _LoopState()
-    fut = loop.create_future()
-    state.queue.append((item, fut))
-    if state.draining < _writers():
-        loop.create_task(_drain(state))
-    ok, value, events = await fut
-    if not ok:
-        raise value
-    message, created = value
-    return message, created, events
-
-
-async def chat_call(func, **kwargs):
-    """Run another chat call (replay) on the chat writers."""
-    return await SyncToAsync(_call, thread_sensitive=False, executor=_executor())(func, kwargs)
-
-
-def _call(func, kwargs):
-    try:
-        return func(**kwargs)
-    finally:
-        connections.close_all()
+WRITER = Batcher("chat-writer", _write, max_batch=64)
 
 
 async def chat_send(*, user_id: int, sender_public_id, connection_id: str, client_id: str, body: str):
-    """Rate-limit per connection, then store (group commit); ``(message, created, events)``."""
-    return await chat_submit(
-        user_id=user_id, sender_public_id=sender_public_id, client_id=client_id, body=body, connection_id=connection_id
-    )
+    """Rate-limit per connection, then store (group commit); ``(message, created, events)``.
+    Raises what storing it raised (``rate_limited``, ``invalid``, ``not_in_room`` …)."""
+    return await WRITER.call({
+        "user_id": user_id, "sender_public_id": sender_public_id, "client_id": client_id, "body": body,
+        "connection_id": connection_id,
+    })
 
 
 def chat_replay(*, user_id: int, after_id: int) -> dict:

@@ -61,7 +61,7 @@ def body_clean(body) -> str:
 
 # --- sending -------------------------------------------------------------------------------------
 # One path: a single message (``room_message_send``) is a batch of one (``room_messages_send_batch``);
-# the chat writers group-commit bigger batches through the same statements.
+# the chat writer (``realtime.signaling``) group-commits bigger batches through the same statements.
 def room_message_send(*, user_id: int, sender_public_id, client_id: str, body: str) -> tuple[dict, bool]:
     """Store a chat message from ``user_id`` in their live room; returns ``(message, created)``.
 
