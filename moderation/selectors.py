@@ -51,7 +51,8 @@ def effective_ban(rows: list[dict]) -> dict | None:
 BAN_VERSION_KEY = "ban:ver"
 _BAN_TABLE_KEY = "ban:table:"
 _ban_version = NearCache(BAN_VERSION_KEY)
-_ban_local: tuple[str | None, dict[int, dict]] = (None, {})  # (version, table), replaced as one object
+# (version, table, when read by the clock's monotonic time), replaced as one object
+_ban_local: tuple[str | None, dict[int, dict], float] = (None, {}, 0.0)
 
 
 def ban_table_version_new() -> str:
@@ -69,8 +70,12 @@ def _ban_table_from_db() -> dict[int, dict]:
 def _ban_table() -> dict[int, dict]:
     """``{user id: effective ban}`` for every user with an active ban (temporary bans that ran
     out meanwhile are filtered by the reader).  No I/O while this process holds the current
-    version; else one cache read, or one query on a miss.  While Redis is unreachable: one query."""
+    version, read less than ``MODERATION_BAN_CACHE_SECONDS`` ago; else one cache read, or one
+    query on a miss.  While Redis is unreachable, or with that setting at 0: one query."""
     global _ban_local
+    ttl = settings.MODERATION_BAN_CACHE_SECONDS
+    if ttl <= 0:  # no copies at all (e.g. processes that share no cache)
+        return _ban_table_from_db()
     version = _ban_version.get(BAN_VERSION_KEY)
     if version is None:
         if cacheaside.add(BAN_VERSION_KEY, ban_table_version_new(), timeout=None) is None:
@@ -78,14 +83,14 @@ def _ban_table() -> dict[int, dict]:
         version = _ban_version.get(BAN_VERSION_KEY)
         if version is None:
             return _ban_table_from_db()
-    local = _ban_local
-    if local[0] == version:
+    local, now = _ban_local, clock.monotonic()
+    if local[0] == version and now - local[2] < ttl:
         return local[1]
     table = cacheaside.get(_BAN_TABLE_KEY + version)
     if table is None:
         table = _ban_table_from_db()
-        cacheaside.set(_BAN_TABLE_KEY + version, table, timeout=settings.MODERATION_BAN_CACHE_SECONDS)
-    _ban_local = (version, table)
+        cacheaside.set(_BAN_TABLE_KEY + version, table, timeout=ttl)
+    _ban_local = (version, table, now)
     return table
 
 

@@ -87,9 +87,31 @@ def test_ban_check_costs_no_query_once_the_table_is_read(make_user, moderator, d
         assert user_ban_active(user_id=a.pk) is None
         assert banned_user_ids(user_ids=[a.pk, b.pk, c.pk]) == {b.pk}
         assert banned_user_ids(user_ids=[]) == set()
-    selectors._ban_local = (None, {})  # a new process: the shared copy answers, no query
+    selectors._ban_local = (None, {}, 0.0)  # a new process: the shared copy answers, no query
     with django_assert_num_queries(0):
         assert banned_user_ids(user_ids=[a.pk, b.pk, c.pk]) == {b.pk}
+
+
+def test_the_ban_table_is_kept_no_longer_than_the_setting_and_not_at_all_at_zero(
+    make_user, moderator, settings, django_assert_num_queries
+):
+    """``MODERATION_BAN_CACHE_SECONDS`` bounds a copy's age: a change that could not reach this
+    process's copy (processes that share no cache) is seen within it; at 0 nothing is kept."""
+    user = make_user()
+    assert user_ban_active(user_id=user.pk) is None  # read and kept
+    Ban.objects.create(user=user, reason="written behind the cache's back", created_at=clock.now())
+    assert user_ban_active(user_id=user.pk) is None  # the copy, not yet stale
+    cache.delete(selectors._BAN_TABLE_KEY + selectors._ban_local[0])  # the shared copy expired
+    assert user_ban_active(user_id=user.pk) is None  # this process's copy is still young
+    clock.advance(settings.MODERATION_BAN_CACHE_SECONDS)
+    try:
+        assert user_ban_active(user_id=user.pk) is not None
+    finally:
+        clock.reset()
+    settings.MODERATION_BAN_CACHE_SECONDS = 0
+    with django_assert_num_queries(2):
+        assert user_ban_active(user_id=user.pk) is not None
+        assert banned_user_ids(user_ids=[user.pk]) == {user.pk}
 
 
 def test_a_table_read_while_a_ban_commits_is_not_served_after_it(make_user, moderator, monkeypatch):
