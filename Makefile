@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# Daphne's listen queue: Twisted's default (50) overflows in a reconnect storm (docs/DEPLOYMENT.md)
+BACKLOG ?= 4096
 
 .PHONY: run test install migrate doctor bench check-deploy clean backup purge types
 
@@ -20,7 +22,7 @@ migrate: install
 
 run: migrate
 	$(BIN)/python manage.py doctor || true
-	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	$(BIN)/daphne -e tcp:port=$(PORT):interface=$(HOST):backlog=$(BACKLOG) config.asgi:application
 
 test: install
 	$(BIN)/lint-imports

@@ -38,7 +38,7 @@ class DaphneProcess:
         pin = ["taskset", "-c", str(self.cpu)] if self.cpu is not None else []
         program = [*self.wrapper, BIN / "python", BIN / "daphne"] if self.wrapper else [BIN / "daphne"]
         self.proc = subprocess.Popen(
-            [*pin, *program, "-b", "127.0.0.1", "-p", str(self.port), self.app],
+            [*pin, *program, "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096", self.app],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + (600 if self.wrapper else 30)

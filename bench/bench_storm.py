@@ -61,7 +61,7 @@ class Server(DaphneProcess):
 
         pin = ["taskset", "-c", str(self.cpu)] if self.cpu is not None else []
         self.proc = subprocess.Popen(
-            [*pin, BIN / "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app],
+            [*pin, BIN / "daphne", "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096", self.app],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
 

@@ -84,7 +84,7 @@ class DaphneServer:
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+            [DAPHNE, "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096", "config.asgi:application"],
             cwd=ROOT,
             env=self.env(),
             stdout=log,
