@@ -27,6 +27,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def daphne_args(port: int, app: str) -> list[str]:
+    """Daphne's arguments as shipped (deploy/systemd, Procfile, ``make run``): the socket named as a
+    Twisted endpoint with a listen queue of 4096 (docs/DEPLOYMENT.md, "The listen queue")."""
+    return ["-e", f"tcp:port={port}:interface=127.0.0.1:backlog=4096", app]
+
+
 class DaphneProcess:
     def __init__(self, app: str, env: dict, cpu: int | None = None, wrapper: list | None = None):
         self.app, self.env, self.port = app, env, free_port()
@@ -38,7 +44,7 @@ class DaphneProcess:
         pin = ["taskset", "-c", str(self.cpu)] if self.cpu is not None else []
         program = [*self.wrapper, BIN / "python", BIN / "daphne"] if self.wrapper else [BIN / "daphne"]
         self.proc = subprocess.Popen(
-            [*pin, *program, "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096", self.app],
+            [*pin, *program, *daphne_args(self.port, self.app)],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + (600 if self.wrapper else 30)

@@ -57,11 +57,11 @@ class Server(DaphneProcess):
         """Start without waiting for readiness (the storm clock starts here)."""
         import subprocess
 
-        from bench._server import BIN, ROOT
+        from bench._server import BIN, ROOT, daphne_args
 
         pin = ["taskset", "-c", str(self.cpu)] if self.cpu is not None else []
         self.proc = subprocess.Popen(
-            [*pin, BIN / "daphne", "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096", self.app],
+            [*pin, BIN / "daphne", *daphne_args(self.port, self.app)],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
 

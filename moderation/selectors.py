@@ -111,15 +111,10 @@ def user_ban_active(*, user_id: int) -> dict | None:
 
 
 def ban_ends_all() -> dict[int, datetime | None]:
-    """Every banned user and when their ban ends (None: permanent; the longest ban decides).  One
-    query; active bans are few.  The queue's rebuild (``realtime.selectors.queue_rebuild``)."""
-    ends: dict[int, datetime | None] = {}
-    for uid, until in ban_active_qs().order_by().values_list("user_id", "expires_at"):
-        if uid in ends and (ends[uid] is None or until is None):
-            ends[uid] = None
-        else:
-            ends[uid] = until if uid not in ends else max(ends[uid], until)
-    return ends
+    """Every banned user and when their ban ends (None: permanent; the longest ban decides, as in
+    the ban table).  One query; active bans are few.  The queue's rebuild
+    (``realtime.selectors.queue_rebuild``)."""
+    return {uid: ban["until"] for uid, ban in _ban_table_from_db().items()}
 
 
 def banned_user_ids(*, user_ids) -> set[int]:
